@@ -1,0 +1,7 @@
+export * from './key.ts'
+export * from './prefix.ts'
+export * from './trie.ts'
+export * from './regions.ts'
+export * from './allocate.ts'
+export * from './slots.ts'
+export * from './preimage.ts'

@@ -1,0 +1,26 @@
+import type { Prefix } from '@sweep/keyspace'
+
+export type RegionMode = 'empty' | 'plain' | 'sweep'
+
+/** What a region job did, for the schedule, stats and metrics. */
+export interface RegionReport {
+  /** The prefix the job was for: its keys were the ones provided. */
+  readonly prefix: Prefix
+  /** Whose peers served the keys: the prefix, or an ancestor when the prefix held fewer than k peers. */
+  readonly peerPrefix: Prefix
+  /** Regions (≥ k peers, not splittable) found that meet the prefix, with their peer counts. */
+  readonly regions: ReadonlyArray<{ readonly prefix: Prefix; readonly peers: number }>
+  readonly mode: RegionMode
+  /** Whether every reachable peer of the peer prefix was proven known (always false for plain). */
+  readonly complete: boolean
+  readonly keys: number
+  readonly recordsSent: number
+  readonly recordsFailed: number
+  readonly peersFound: number
+  readonly peersReached: number
+  readonly peersFailed: number
+  readonly lookups: number
+  readonly durationMs: number
+  /** The region counts as reprovided when at least successRatio of the peers it targeted took their records. */
+  readonly succeeded: boolean
+}

@@ -1,0 +1,163 @@
+import {
+  allocate, closestPeers, parentOf, PreimageFinder, regionsOf, type Prefix
+} from '@sweep/keyspace'
+import { CoverageMap } from './coverage.ts'
+import { Delivery } from './deliver.ts'
+import { explorePrefix } from './explore.ts'
+import { dustDepth } from './network-size.ts'
+import type { Clock, ClosestPeersRouter, KeySource, Peer, ProvideKey, RecordSender } from './ports.ts'
+import type { RegionMode, RegionReport } from './report.ts'
+
+export interface SweepPorts {
+  readonly router: ClosestPeersRouter
+  readonly sender: RecordSender
+  readonly keys: KeySource
+  readonly clock: Clock
+}
+
+export interface SweepConfig {
+  /** Replication factor: each key goes to its k closest peers. */
+  readonly k: number
+  /** Estimated number of DHT servers; sets how deep coverage must go. */
+  readonly networkSize: number
+  /** Keys read from the key source at a time. */
+  readonly batchSize: number
+  readonly sendConcurrency: number
+  readonly sendAttempts: number
+  /** Regions with at most this many keys get one lookup per key instead of an exploration. */
+  readonly plainMaxKeys: number
+  readonly maxLookupsPerRegion: number
+  /** Share of targeted peers that must take their records for the region to count as done. */
+  readonly successRatio: number
+  /** How long a lookup's proof of a subtree is trusted. */
+  readonly coverageTtlMs: number
+}
+
+export const defaultSweepConfig: Omit<SweepConfig, 'networkSize'> = {
+  k: 20,
+  batchSize: 10_000,
+  sendConcurrency: 16,
+  sendAttempts: 2,
+  plainMaxKeys: 2,
+  maxLookupsPerRegion: 32,
+  successRatio: 0.2,
+  coverageTtlMs: 30 * 60_000
+}
+
+/**
+ * Provides regions of the keyspace. One Sweeper per host: it keeps what its lookups
+ * proved, so regions swept in keyspace order reuse their neighbours' lookups.
+ */
+export class Sweeper {
+  readonly config: SweepConfig
+  readonly coverage: CoverageMap
+  private readonly ports: SweepPorts
+  private readonly preimages = new PreimageFinder()
+
+  constructor(ports: SweepPorts, config: Partial<SweepConfig> & Pick<SweepConfig, 'networkSize'>) {
+    this.ports = ports
+    this.config = { ...defaultSweepConfig, ...config }
+    this.coverage = new CoverageMap(dustDepth(this.config.networkSize), this.config.coverageTtlMs, this.config.k)
+  }
+
+  /** Provides every key under the prefix to its k closest peers. */
+  async sweepRegion(prefix: Prefix): Promise<RegionReport> {
+    const { clock, keys } = this.ports
+    const started = clock.now()
+    const batches = keys.keys(prefix, this.config.batchSize)[Symbol.asyncIterator]()
+    const first = await batches.next()
+    if (first.done) return this.report(prefix, prefix, 'empty', started, { keys: 0 })
+    const head = [first.value]
+    if (first.value.length <= this.config.plainMaxKeys) {
+      const second = await batches.next()
+      if (second.done && this.coverage.gaps(prefix, clock.now()).length > 0) return this.providePlain(prefix, first.value, started)
+      if (!second.done) head.push(second.value)
+    }
+    return this.provideSwept(prefix, head, batches, started)
+  }
+
+  private async provideSwept(
+    prefix: Prefix,
+    head: ReadonlyArray<readonly ProvideKey[]>,
+    rest: AsyncIterator<readonly ProvideKey[]>,
+    started: number
+  ): Promise<RegionReport> {
+    const { k, maxLookupsPerRegion } = this.config
+    const deps = { ...this.ports, coverage: this.coverage, preimages: this.preimages }
+    let peerPrefix = prefix
+    let exploration = await explorePrefix(deps, peerPrefix, maxLookupsPerRegion)
+    let lookups = exploration.lookups
+    // too few peers under the prefix: its keys' closest peers spill into the sibling subtree
+    while (exploration.peers.length < k && peerPrefix !== '') {
+      peerPrefix = parentOf(peerPrefix)
+      exploration = await explorePrefix(deps, peerPrefix, Math.max(maxLookupsPerRegion - lookups, 1))
+      lookups += exploration.lookups
+    }
+    const peers = exploration.peers
+    const delivery = new Delivery(this.ports.sender, { concurrency: this.config.sendConcurrency, attempts: this.config.sendAttempts })
+    let keyCount = 0
+    const sendBatch = async (batch: readonly ProvideKey[]): Promise<void> => {
+      keyCount += batch.length
+      await delivery.deliver(peers, allocate(batch, peers, k))
+    }
+    for (const batch of head) await sendBatch(batch)
+    for (let next = await rest.next(); !next.done; next = await rest.next()) await sendBatch(next.value)
+    await this.ports.sender.release?.(peers)
+    const regions = regionsOf(peers, peerPrefix, k)
+      .filter((r) => r.prefix.startsWith(prefix) || prefix.startsWith(r.prefix))
+      .map((r) => ({ prefix: r.prefix, peers: r.peers.length }))
+    return this.report(prefix, peerPrefix, 'sweep', started, {
+      keys: keyCount, delivery, lookups, regions, peersFound: peers.length, complete: exploration.complete
+    })
+  }
+
+  /** A region with a handful of keys: one lookup per key is cheaper than exploring it. */
+  private async providePlain(prefix: Prefix, keys: readonly ProvideKey[], started: number): Promise<RegionReport> {
+    const { router, sender, clock } = this.ports
+    const delivery = new Delivery(sender, { concurrency: this.config.sendConcurrency, attempts: this.config.sendAttempts })
+    const found = new Map<string, Peer>()
+    for (const key of keys) {
+      const result = await router.getClosestPeers(key.multihash)
+      this.coverage.absorb(key.key, result, clock.now())
+      const closest = closestPeers(key.key, result, this.config.k)
+      for (const p of closest) found.set(p.id, p)
+      await delivery.deliver(closest, closest.map(() => [key]))
+    }
+    await sender.release?.([...found.values()])
+    return this.report(prefix, prefix, 'plain', started, { keys: keys.length, delivery, lookups: keys.length, peersFound: found.size })
+  }
+
+  private report(
+    prefix: Prefix,
+    peerPrefix: Prefix,
+    mode: RegionMode,
+    started: number,
+    parts: {
+      keys: number
+      delivery?: Delivery
+      lookups?: number
+      regions?: RegionReport['regions']
+      peersFound?: number
+      complete?: boolean
+    }
+  ): RegionReport {
+    const d = parts.delivery
+    const targeted = d?.peersTargeted ?? 0
+    return {
+      prefix,
+      peerPrefix,
+      regions: parts.regions ?? [],
+      mode,
+      complete: parts.complete ?? false,
+      keys: parts.keys,
+      recordsSent: d?.recordsSent ?? 0,
+      recordsFailed: d?.recordsFailed ?? 0,
+      peersFound: parts.peersFound ?? 0,
+      peersReached: d?.peersReached ?? 0,
+      peersFailed: d?.peersFailed ?? 0,
+      lookups: parts.lookups ?? 0,
+      durationMs: this.ports.clock.now() - started,
+      succeeded: targeted === 0 || (d?.peersReached ?? 0) >= this.config.successRatio * targeted
+    }
+  }
+}
