@@ -1,5 +1,5 @@
-import { keyToHex, type KadKey } from '../../keyspace/src/index.ts'
-import type { ProvideKey } from '../../sweep/src/ports.ts'
+import { keyToHex, type KadKey } from '@sweep/keyspace'
+import type { ProvideKey } from '@sweep/sweep'
 
 /** Chooses which kad keys get their recipients recorded; null records none. */
 export type KeySampler = ((key: KadKey) => boolean) | null

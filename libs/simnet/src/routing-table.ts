@@ -1,4 +1,4 @@
-import { bitAt, keyHead32, type KadKey } from '../../keyspace/src/index.ts'
+import { bitAt, keyHead32, type KadKey } from '@sweep/keyspace'
 import type { Prng } from './prng.ts'
 import type { SortedKeys } from './sorted-keys.ts'
 
@@ -54,7 +54,9 @@ export function sampleRoutingTable(keys: SortedKeys, selfKey: KadKey, self: numb
 
 export function buildRoutingTables(keys: SortedKeys, bucketSize: number, prng: Prng): RoutingTables {
   const offsets = new Int32Array(keys.size + 1)
-  const contacts = new Int32List(keys.size * bucketSize * 8)
+  // Full buckets run ~log2(servers / bucketSize) deep, then a few partial ones.
+  const expectedPerServer = bucketSize * (Math.ceil(Math.log2(Math.max(2, keys.size / bucketSize))) + 2)
+  const contacts = new Int32List(keys.size * expectedPerServer)
   for (let i = 0; i < keys.size; i++) {
     offsets[i] = contacts.length
     sampleRoutingTable(keys, keys.key(i), i, bucketSize, prng, contacts)

@@ -1,4 +1,4 @@
-import { bitAt, compareKeys, keyHead32, type KadKey } from '../../keyspace/src/index.ts'
+import { bitAt, compareKeys, keyHead32, type KadKey } from '@sweep/keyspace'
 
 const KEY_BYTES = 32
 
@@ -67,10 +67,9 @@ export class SortedKeys {
   }
 
   /**
-   * The nested index ranges around a key: ranges[c] = [lo, hi) holds the keys
-   * sharing at least c leading bits with it, down to the first empty one (or
-   * the depth where only `self` is left). Lets callers walk the keyspace trie
-   * without building it.
+   * Walks the keyspace trie down towards a key without building the trie: at
+   * each depth, [lo, hi) holds the keys sharing its first `depth` bits and split
+   * divides them by bit `depth`. Stops once no key other than `self` is left.
    */
   *subtreesAround(key: KadKey, self = -1): Generator<{ depth: number; lo: number; hi: number; split: number }> {
     let lo = 0

@@ -1,4 +1,4 @@
-import type { Clock } from '../../sweep/src/ports.ts'
+import type { Clock } from '@sweep/sweep'
 import { TimerQueue } from './timer-queue.ts'
 
 /**

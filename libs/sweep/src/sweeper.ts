@@ -1,11 +1,12 @@
 import {
-  allocate, closestPeers, parentOf, PreimageFinder, regionsOf, type Prefix
+  allocate, parentOf, PreimageFinder, regionsOf, type Prefix
 } from '@sweep/keyspace'
 import { CoverageMap } from './coverage.ts'
 import { Delivery } from './deliver.ts'
 import { explorePrefix } from './explore.ts'
-import { dustDepth } from './network-size.ts'
-import type { Clock, ClosestPeersRouter, KeySource, Peer, ProvideKey, RecordSender } from './ports.ts'
+import { provideOneByOne } from './plain.ts'
+import { dustDepth, regionPrefixLength } from './network-size.ts'
+import type { Clock, ClosestPeersRouter, KeySource, ProvideKey, RecordSender } from './ports.ts'
 import type { RegionMode, RegionReport } from './report.ts'
 
 export interface SweepPorts {
@@ -33,6 +34,9 @@ export interface SweepConfig {
   readonly coverageTtlMs: number
 }
 
+/** Six bits below region depth a subtree holds about k/64 peers: aiming deeper gains nothing. */
+const AIM_DEPTH_BELOW_REGIONS = 6
+
 export const defaultSweepConfig: Omit<SweepConfig, 'networkSize'> = {
   k: 20,
   batchSize: 10_000,
@@ -53,11 +57,13 @@ export class Sweeper {
   readonly coverage: CoverageMap
   private readonly ports: SweepPorts
   private readonly preimages = new PreimageFinder()
+  private readonly aimDepth: number
 
   constructor(ports: SweepPorts, config: Partial<SweepConfig> & Pick<SweepConfig, 'networkSize'>) {
     this.ports = ports
     this.config = { ...defaultSweepConfig, ...config }
     this.coverage = new CoverageMap(dustDepth(this.config.networkSize), this.config.coverageTtlMs, this.config.k)
+    this.aimDepth = regionPrefixLength(this.config.networkSize, this.config.k) + AIM_DEPTH_BELOW_REGIONS
   }
 
   /** Provides every key under the prefix to its k closest peers. */
@@ -83,7 +89,7 @@ export class Sweeper {
     started: number
   ): Promise<RegionReport> {
     const { k, maxLookupsPerRegion } = this.config
-    const deps = { ...this.ports, coverage: this.coverage, preimages: this.preimages }
+    const deps = { ...this.ports, coverage: this.coverage, preimages: this.preimages, aimDepth: this.aimDepth }
     let peerPrefix = prefix
     let exploration = await explorePrefix(deps, peerPrefix, maxLookupsPerRegion)
     let lookups = exploration.lookups
@@ -94,7 +100,7 @@ export class Sweeper {
       lookups += exploration.lookups
     }
     const peers = exploration.peers
-    const delivery = new Delivery(this.ports.sender, { concurrency: this.config.sendConcurrency, attempts: this.config.sendAttempts })
+    const delivery = this.newDelivery()
     let keyCount = 0
     const sendBatch = async (batch: readonly ProvideKey[]): Promise<void> => {
       keyCount += batch.length
@@ -113,18 +119,14 @@ export class Sweeper {
 
   /** A region with a handful of keys: one lookup per key is cheaper than exploring it. */
   private async providePlain(prefix: Prefix, keys: readonly ProvideKey[], started: number): Promise<RegionReport> {
-    const { router, sender, clock } = this.ports
-    const delivery = new Delivery(sender, { concurrency: this.config.sendConcurrency, attempts: this.config.sendAttempts })
-    const found = new Map<string, Peer>()
-    for (const key of keys) {
-      const result = await router.getClosestPeers(key.multihash)
-      this.coverage.absorb(key.key, result, clock.now())
-      const closest = closestPeers(key.key, result, this.config.k)
-      for (const p of closest) found.set(p.id, p)
-      await delivery.deliver(closest, closest.map(() => [key]))
-    }
-    await sender.release?.([...found.values()])
-    return this.report(prefix, prefix, 'plain', started, { keys: keys.length, delivery, lookups: keys.length, peersFound: found.size })
+    const delivery = this.newDelivery()
+    const contacted = await provideOneByOne({ ...this.ports, coverage: this.coverage }, keys, delivery, this.config.k)
+    await this.ports.sender.release?.(contacted)
+    return this.report(prefix, prefix, 'plain', started, { keys: keys.length, delivery, lookups: keys.length, peersFound: contacted.length })
+  }
+
+  private newDelivery(): Delivery {
+    return new Delivery(this.ports.sender, { concurrency: this.config.sendConcurrency, attempts: this.config.sendAttempts })
   }
 
   private report(
