@@ -44,6 +44,15 @@ export class Prng {
   }
 
   /** A uniform integer in [0, n), for n up to 2^32. */
+  /** Shuffles the array in place (Fisher–Yates) and returns it. */
+  shuffle<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = this.int(i + 1)
+      ;[items[i], items[j]] = [items[j], items[i]]
+    }
+    return items
+  }
+
   int(n: number): number {
     // Multiply-shift instead of modulo: no bias worth caring about at simulator sizes.
     return Math.floor(this.float() * n)

@@ -2,8 +2,8 @@ import { bitAt, compareDistance, keyHasPrefix, prefixOf, PrefixTrie, type KadKey
 import type { Peer } from './ports.ts'
 
 interface CoveredSubtree {
-  /** Every reachable peer in the subtree, as proven by one lookup. */
-  readonly peers: readonly Peer[]
+  /** Every reachable peer in the subtree: the ones a lookup proved, plus any seen since. */
+  readonly peers: Map<string, Peer>
   readonly at: number
 }
 
@@ -36,18 +36,18 @@ export class CoverageMap {
    * leaves the target's.
    */
   absorb(target: KadKey, peers: readonly Peer[], now: number): void {
-    if (peers.length < this.k) {
-      // fewer than k reachable peers in the whole network: the lookup saw all of them
-      this.cover('', peers, now)
-      return
-    }
+    if (peers.length === 0) return
     const sorted = [...peers].sort((a, b) => compareDistance(target, a.key, b.key))
-    const farthest = sorted[this.k - 1].key
+    // a short answer (dead servers hid the rest) still proves the ball up to its farthest peer
+    const farthest = sorted[Math.min(this.k, sorted.length) - 1].key
     for (let depth = 0; depth < this.dustDepth; depth++) {
       const side = bitAt(target, depth)
       if (bitAt(farthest, depth) !== side) this.cover(prefixOf(farthest, depth) + side, sorted, now)
     }
     this.cover(prefixOf(farthest, this.dustDepth), sorted, now)
+    // Lookups through stale routing tables can miss a live peer that another lookup
+    // found: a proven subtree takes every peer seen inside it, whichever lookup saw it.
+    for (const p of sorted) this.trie.longestMatch(p.key)?.value.peers.set(p.id, p)
   }
 
   /** Uncovered subtrees under the prefix, in keyspace order (dust excluded). */
@@ -60,15 +60,21 @@ export class CoverageMap {
   peersUnder(prefix: Prefix): Peer[] {
     const above = this.trie.longestMatch(prefix)
     const entries = above ? [above.value] : [...this.trie.entriesUnder(prefix)].map(([, v]) => v)
-    return entries.flatMap((e) => e.peers.filter((p) => keyHasPrefix(p.key, prefix)))
+    return entries.flatMap((e) => [...e.peers.values()].filter((p) => keyHasPrefix(p.key, prefix)))
   }
 
   private cover(prefix: Prefix, candidates: readonly Peer[], now: number): void {
     const ancestor = this.trie.longestMatch(prefix)
     if (ancestor && now - ancestor.value.at <= this.ttlMs) return
-    for (const [inner] of [...this.trie.entriesUnder(prefix)]) this.trie.delete(inner)
     if (ancestor) this.trie.delete(ancestor.prefix)
-    this.trie.set(prefix, { peers: candidates.filter((p) => keyHasPrefix(p.key, prefix)), at: now })
+    const peers = new Map<string, Peer>()
+    // older proofs inside the new subtree are subsumed, but the peers they saw still count
+    for (const [inner, covered] of [...this.trie.entriesUnder(prefix)]) {
+      for (const [id, p] of covered.peers) peers.set(id, p)
+      this.trie.delete(inner)
+    }
+    for (const p of candidates) if (keyHasPrefix(p.key, prefix)) peers.set(p.id, p)
+    this.trie.set(prefix, { peers, at: now })
   }
 
   private expire(prefix: Prefix, now: number): void {
