@@ -59,9 +59,10 @@ export function addReport(totals: CycleTotals, r: RegionReport): void {
 export async function sweepAll(
   sweeper: Sweeper,
   prefixLength: number,
-  onRegion?: (report: RegionReport, done: number, total: number) => void
+  onRegion?: (report: RegionReport, done: number, total: number) => void,
+  include: (prefix: Prefix) => boolean = () => true
 ): Promise<{ totals: CycleTotals; reports: RegionReport[] }> {
-  const prefixes: Prefix[] = prefixesOfLength(prefixLength)
+  const prefixes: Prefix[] = prefixesOfLength(prefixLength).filter(include)
   const totals = emptyTotals()
   const reports: RegionReport[] = []
   for (const prefix of prefixes) {
