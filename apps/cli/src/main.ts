@@ -1,0 +1,19 @@
+import { Command, CommanderError } from 'commander'
+import { keygenCommand } from './keygen.ts'
+import { testnetCommand } from './testnet.ts'
+
+const program = new Command('sweep')
+  .description('Keep tens of millions of CIDs findable on a Kademlia DHT by sweeping keyspace regions.')
+  .showHelpAfterError()
+  .exitOverride()
+program.addCommand(keygenCommand())
+program.addCommand(testnetCommand())
+
+try {
+  await program.parseAsync()
+} catch (error) {
+  // commander has printed usage errors itself; they exit 2, --help and --version exit 0
+  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2)
+  console.error(`sweep: ${error instanceof Error ? error.message : String(error)}`)
+  process.exit(1)
+}

@@ -1,0 +1,7 @@
+export { startTestnet, type Testnet, type TestnetOptions } from './testnet.ts'
+export type { TestnetInfo, TestnetNode } from './info.ts'
+export type { ProviderRecord } from './server.ts'
+export { DEFAULT_PROTOCOL } from './server.ts'
+export { NODES_PER_PROCESS, defaultProcesses, type WiringInit } from './startup.ts'
+export { kClosest } from './closest.ts'
+export type { TableStats, TableSummary } from './tables.ts'

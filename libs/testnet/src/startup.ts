@@ -1,0 +1,106 @@
+/**
+ * Boots the network: fork children, create servers, then open the planned
+ * connections (each server to its true XOR neighbours plus a few random
+ * peers, see wiring.ts), so routing tables start out converged.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { kadKeyOf } from '@sweep/keyspace'
+import { ChildHandle } from './child-handle.ts'
+import type { TestnetNode } from './info.ts'
+import type { NodeAddrs } from './protocol.ts'
+import { measureTables, type TableStats } from './tables.ts'
+import { planWiring } from './wiring.ts'
+
+/**
+ * One process runs out of descriptors at ~140 servers once tables drift toward
+ * a full mesh (ARCHITECTURE.md); 55 leaves room for that and spreads the
+ * handshake CPU over both cores.
+ */
+export const NODES_PER_PROCESS = 55
+/** Self-lookups in flight per process; more only queue on the same core. */
+const LOOKUP_CONCURRENCY = 16
+/**
+ * Seed dials in flight per process (see child.ts connect). Measured at 300
+ * servers: 8 gave the fullest tables at the same speed as 16 or 32; unbounded
+ * (every dial at once) failed 60% of the dials.
+ */
+const DIAL_CONCURRENCY = 8
+
+export interface WiringInit {
+  /**
+   * Each server dials its this-many true XOR-closest peers. Default 20 (= k): with
+   * 10, tables held only ~53% of each node's 20 nearest (150 servers), too few for
+   * lookups to reliably reach the true closest servers.
+   */
+  neighbours?: number
+  /** Plus this many random peers, for the far buckets. Default 4. */
+  random?: number
+  /**
+   * Then every server runs a self-lookup, as a fresh real node would. Default off:
+   * seeded tables already hold the neighbourhood it would find, and js kad-dht
+   * pings (so connects to) every new peer a lookup hears of; with it, 150 servers
+   * took ~120 s to start instead of ~17 s.
+   */
+  selfLookup?: boolean
+}
+
+export interface Booted {
+  handles: ChildHandle[]
+  nodes: TestnetNode[]
+  /** nodes[locals[p][i]] is local node i of process p. */
+  locals: number[][]
+  tables: Map<string, TableStats>
+  startupMs: number
+}
+
+export interface BootOptions { nodes: number; processes?: number; protocol: string; wiring?: WiringInit; log: (msg: string) => void }
+
+export function defaultProcesses(nodes: number): number {
+  // At least two so both cores work, even when one process could hold them all.
+  return Math.max(1, Math.min(nodes, Math.max(2, Math.ceil(nodes / NODES_PER_PROCESS))))
+}
+
+export async function boot(opts: BootOptions): Promise<Booted> {
+  const t0 = performance.now()
+  const procs = Math.max(1, Math.min(opts.nodes, opts.processes ?? defaultProcesses(opts.nodes)))
+  const handles = Array.from({ length: procs }, (_, p) => new ChildHandle(p))
+  const lap = (phase: string): void => opts.log(`testnet: ${phase} after ${Math.round(performance.now() - t0)} ms`)
+  try {
+    const counts = handles.map((_, p) => Math.floor(opts.nodes / procs) + (p < opts.nodes % procs ? 1 : 0))
+    const started = await Promise.all(handles.map((h, p) => h.request({ op: 'start', count: counts[p], protocol: opts.protocol })))
+    lap(`${opts.nodes} servers listening in ${procs} processes`)
+
+    const nodes: TestnetNode[] = []
+    const locals = started.map((list, p) => list.map((a) => {
+      nodes.push(describe(a, p))
+      return nodes.length - 1
+    }))
+    const all: NodeAddrs[] = started.flat()
+    const targets = planWiring(nodes, { neighbours: opts.wiring?.neighbours ?? 20, random: opts.wiring?.random ?? 4 })
+    const wired = await Promise.all(handles.map((h, p) => h.request({
+      op: 'connect',
+      concurrency: DIAL_CONCURRENCY,
+      plan: locals[p].map((g, local) => ({ local, targets: targets[g].map((t) => all[t]) }))
+    })))
+    const failedDials = wired.reduce((s, w) => s + w.failed, 0)
+    lap(`${wired.reduce((s, w) => s + w.ok, 0)} seed connections (${failedDials} failed)`)
+
+    if (opts.wiring?.selfLookup === true) {
+      const looked = await Promise.all(handles.map((h) => h.request({ op: 'selfLookup', concurrency: LOOKUP_CONCURRENCY })))
+      lap(`self-lookups done (${looked.reduce((s, l) => s + l.failed, 0)} failed)`)
+    }
+
+    const startupMs = Math.round(performance.now() - t0)
+    // Measured after the clock stops: reading tables is inspection, not startup.
+    const tables = await measureTables(handles, nodes, locals)
+    return { handles, nodes, locals, tables, startupMs }
+  } catch (err) {
+    await Promise.all(handles.map((h) => h.close(2_000)))
+    throw err
+  }
+}
+
+function describe(a: NodeAddrs, process: number): TestnetNode {
+  const kadKey = kadKeyOf(peerIdFromString(a.peerId).toMultihash().bytes)
+  return { peerId: a.peerId, multiaddrs: a.multiaddrs, kadKey, process }
+}
