@@ -3,14 +3,10 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSweepHost } from '../src/index.ts'
 import { randomProvideKeys } from './keys.ts'
-import { providersOf, startServer, startServers, stopServers, waitFor } from './servers.ts'
+import { peerOf, providersOf, startServer, startServers, stopServers, waitFor } from './servers.ts'
 import type { SweepHost } from '../src/index.ts'
 import type { TestServer } from './servers.ts'
-import type { Peer } from '@sweep/sweep'
 
-function peerOf(server: TestServer): Peer {
-  return { id: server.id, key: server.key, addrs: server.node.getMultiaddrs().map((ma) => ma.decapsulateCode(421).toString()) }
-}
 
 describe('sender when a server goes away mid-send', () => {
   let servers: TestServer[]

@@ -2,23 +2,13 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSweepHost, SWEEP_TAG } from '../src/index.ts'
 import { randomProvideKeys } from './keys.ts'
-import { providersOf, startServers, stopServers } from './servers.ts'
+import { heldBy, peerOf, startServers, stopServers } from './servers.ts'
 import type { SweepHost } from '../src/index.ts'
 import type { TestServer } from './servers.ts'
-import type { Peer, ProvideKey } from '@sweep/sweep'
 
 const SERVERS = 25
 
-/** The Peer the router would hand over: addresses without /p2p. */
-function peerOf(server: TestServer): Peer {
-  return { id: server.id, key: server.key, addrs: server.node.getMultiaddrs().map((ma) => ma.decapsulateCode(421).toString()) }
-}
 
-async function heldBy(server: TestServer, keys: readonly ProvideKey[], providerId: string): Promise<number> {
-  let held = 0
-  for (const k of keys) if ((await providersOf(server, k.multihash)).includes(providerId)) held++
-  return held
-}
 
 describe('sender: ADD_PROVIDER over one long-lived stream', () => {
   let servers: TestServer[]

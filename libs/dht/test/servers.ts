@@ -11,6 +11,7 @@ import { kadKeyOf } from '@sweep/keyspace'
 import { createLibp2p } from 'libp2p'
 import { CID } from 'multiformats/cid'
 import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Peer, ProvideKey } from '@sweep/sweep'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { KadKey } from '@sweep/keyspace'
 
@@ -98,4 +99,16 @@ export async function waitFor(check: () => boolean, timeoutMs: number, what: str
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
+}
+
+/** The Peer the router would hand over: addresses without /p2p. */
+export function peerOf(server: TestServer): Peer {
+  return { id: server.id, key: server.key, addrs: server.node.getMultiaddrs().map((ma) => ma.decapsulateCode(421).toString()) }
+}
+
+/** How many of the keys the server holds a record for from this provider. */
+export async function heldBy(server: TestServer, keys: readonly ProvideKey[], providerId: string): Promise<number> {
+  let held = 0
+  for (const k of keys) if ((await providersOf(server, k.multihash)).includes(providerId)) held++
+  return held
 }
