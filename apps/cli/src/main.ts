@@ -6,8 +6,7 @@ const program = new Command('sweep')
   .description('Keep tens of millions of CIDs findable on a Kademlia DHT by sweeping keyspace regions.')
   .showHelpAfterError()
   .exitOverride()
-program.addCommand(keygenCommand())
-program.addCommand(testnetCommand())
+for (const command of [keygenCommand(), testnetCommand()]) program.addCommand(command.exitOverride().showHelpAfterError())
 
 try {
   await program.parseAsync()
