@@ -1,4 +1,4 @@
-import { compareKeys, keyHasPrefix, type Prefix } from '@sweep/keyspace'
+import { bitAt, compareKeys, keyHasPrefix, type Prefix } from '@sweep/keyspace'
 import type { KeySource, ProvideKey } from './ports.ts'
 
 /**
@@ -40,7 +40,7 @@ export class MemoryKeySource implements KeySource {
 
 function precedesPrefix(key: Uint8Array, prefix: Prefix): boolean {
   for (let i = 0; i < prefix.length; i++) {
-    const bit = (key[i >>> 3] >>> (7 - (i & 7))) & 1
+    const bit = bitAt(key, i)
     const want = prefix.charCodeAt(i) - 48
     if (bit !== want) return bit < want
   }
