@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander'
 import { keyHead32 } from '@sweep/keyspace'
-import { Prng, SimKeySet, SimNetwork } from '@sweep/simnet'
+import { placementOf, Prng, SimKeySet, SimNetwork } from '@sweep/simnet'
 import { Delivery, provideOneByOne, sampleNetwork, Sweeper, sweepAll, type ProvideKey } from '@sweep/sweep'
 import { formatCount, formatDuration, markdownTable, peakRssMiB, writeSection } from './lib/markdown.ts'
 
@@ -78,10 +78,9 @@ for (const cids of counts) {
   })
   let exact = 0
   let sampled = 0
-  for (const [hex, recipients] of network.delivery.sampledDeliveries()) {
+  for (const [hex] of network.delivery.sampledDeliveries()) {
     sampled++
-    const truth = network.trueClosest(Buffer.from(hex, 'hex'), K)
-    if (recipients.length === K && truth.every((s) => recipients.includes(s))) exact++
+    if (placementOf(network, Buffer.from(hex, 'hex'), K).exact) exact++
   }
   const stats = host.stats()
   rows.push({

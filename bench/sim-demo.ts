@@ -8,7 +8,7 @@ import cliProgress from 'cli-progress'
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { keyHead32 } from '@sweep/keyspace'
 import { Delivery, provideOneByOne, sampleNetwork, sweepAll, Sweeper, type ProvideKey } from '@sweep/sweep'
-import { Prng, SimKeySet, SimNetwork } from '@sweep/simnet'
+import { placementOf, Prng, SimKeySet, SimNetwork } from '@sweep/simnet'
 
 /** Replication factor: every CID goes to its K closest servers. */
 const K = 20
@@ -72,11 +72,9 @@ function checkPlacement(): { exact: number; duplicated: number } {
   let exact = 0
   let duplicated = 0
   for (const { key } of sample) {
-    const got = network.delivery.recipientsOf(key)
-    const gotSet = new Set(got)
-    const want = network.trueClosest(key, K)
-    if (gotSet.size !== got.length) duplicated++
-    if (gotSet.size === want.length && want.every((server) => gotSet.has(server))) exact++
+    const placement = placementOf(network, key, K)
+    if (placement.duplicated) duplicated++
+    if (placement.exact) exact++
   }
   return { exact: exact / sample.length, duplicated }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { SimKeySet, SimNetwork, type SimHostOptions, type SimNetworkOptions } from '@sweep/simnet'
+import { placementOf, SimKeySet, SimNetwork, type SimHostOptions, type SimNetworkOptions } from '@sweep/simnet'
 import {
   Delivery, provideOneByOne, sampleNetwork, Sweeper, sweepAll, type KeySource, type ProvideKey, type SweepConfig
 } from '@sweep/sweep'
@@ -38,13 +38,10 @@ function placement(run: CycleRun): { exact: number; duplicates: number; recall: 
   let duplicates = 0
   let hits = 0
   for (let i = 0; i < run.keys.size; i++) {
-    const key = run.keys.at(i).key
-    const got = run.network.delivery.recipientsOf(key)
-    const truth = new Set(run.network.trueClosest(key, K))
-    if (new Set(got).size !== got.length) duplicates++
-    const found = got.filter((s) => truth.has(s)).length
-    hits += found
-    if (found === truth.size && got.length === truth.size) exact++
+    const placement = placementOf(run.network, run.keys.at(i).key, K)
+    if (placement.duplicated) duplicates++
+    if (placement.exact) exact++
+    hits += placement.hits
   }
   return { exact, duplicates, recall: hits / (run.keys.size * K) }
 }
