@@ -1,1 +1,8 @@
 export * from './redis-server.ts'
+export * from './redis.ts'
+export * from './names.ts'
+export * from './keystore.ts'
+export * from './keystore-reset.ts'
+export * from './schedule-store.ts'
+export * from './lease.ts'
+export { checkListpackConfig } from './listpack.ts'

@@ -1,0 +1,267 @@
+import type { Redis } from 'ioredis'
+import { keyHasPrefix, parsePrefix, type Prefix } from '@sweep/keyspace'
+import type { ProvideKey } from '@sweep/sweep'
+import {
+  bucketName, currentGeneration, deleteOrphanGenerations, groupByBucket, sha256, type KeystoreContext
+} from './keystore-generations.ts'
+import { GenerationReset, type KeystoreReset } from './keystore-reset.ts'
+import { checkListpackConfig } from './listpack.ts'
+import { bucketRange, DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
+import { defineScripts, execPipeline, queueScript, runScript } from './scripts.ts'
+
+export interface StoredKey extends ProvideKey {
+  /** Provide once, don't reprovide. */
+  readonly once: boolean
+}
+
+export interface KeystoreOptions {
+  namespace?: string
+  /** Buckets are the first bucketBits bits of the kad key (1 to 24, default 16); fixed when the keystore is created. */
+  bucketBits?: number
+  /** A reset that adds nothing for this long loses its lock (default 60 s). */
+  resetLockTtlMs?: number
+}
+
+export const DEFAULT_BUCKET_BITS = 16
+/** Commands per pipeline when a call touches many buckets. */
+const PIPELINE_BUCKETS = 4096
+/** Multihashes per round trip in add and remove. */
+const WRITE_CHUNK = 20_000
+
+/**
+ * The set of multihashes to provide, in Redis. Members live in HASH buckets keyed by
+ * the first bucketBits bits of their kad key, field = multihash bytes, value '' or '1'
+ * (once). Small buckets stay listpack-encoded: about 38 bytes per sha2-256 multihash.
+ * The set has generations so a reset can be built beside the current set and
+ * switched in one step.
+ */
+export class Keystore {
+  readonly bucketBits: number
+  readonly warnings: readonly string[]
+  private readonly context: KeystoreContext
+  private readonly resetLockTtlMs: number
+
+  private constructor(context: KeystoreContext, warnings: string[], resetLockTtlMs: number) {
+    this.context = context
+    this.bucketBits = context.bucketBits
+    this.warnings = warnings
+    this.resetLockTtlMs = resetLockTtlMs
+  }
+
+  static async open(redis: Redis, options: KeystoreOptions = {}): Promise<Keystore> {
+    const namespace = parseNamespace(options.namespace ?? DEFAULT_NAMESPACE)
+    if (options.bucketBits !== undefined && !(Number.isInteger(options.bucketBits) && options.bucketBits >= 1 && options.bucketBits <= 24)) {
+      throw new Error(`bucketBits: expected an integer from 1 to 24, got ${options.bucketBits}`)
+    }
+    const resetLockTtlMs = options.resetLockTtlMs ?? 60_000
+    if (!(resetLockTtlMs > 0)) throw new Error(`resetLockTtlMs: expected a positive number, got ${resetLockTtlMs}`)
+    defineScripts(redis)
+    const names = storeKeys(namespace)
+    await redis.hsetnx(names.keystoreConfig, 'bucketBits', options.bucketBits ?? DEFAULT_BUCKET_BITS)
+    const bucketBits = Number(await redis.hget(names.keystoreConfig, 'bucketBits'))
+    if (options.bucketBits !== undefined && options.bucketBits !== bucketBits) {
+      throw new Error(`bucketBits: the keystore in namespace "${namespace}" was created with bucketBits ${bucketBits}; it cannot be opened with ${options.bucketBits} (omit the option to use the stored value)`)
+    }
+    const context: KeystoreContext = { redis, namespace, names, bucketBits }
+    await deleteOrphanGenerations(context)
+    const warnings = await checkListpackConfig(redis)
+    const keystore = new Keystore(context, warnings, resetLockTtlMs)
+    const perBucket = await keystore.total() / 2 ** bucketBits
+    if (perBucket > 700) {
+      warnings.push(`the keystore averages ${Math.round(perBucket)} keys per bucket; past hash-max-listpack-entries a bucket turns into a hashtable and costs about 3× the memory per key. Use more bucketBits for a set this large (a new namespace).`)
+    }
+    return keystore
+  }
+
+  /** Adds keys; returns those that were not in the set before, in input order. */
+  async add(multihashes: readonly Uint8Array[], options: { once?: boolean } = {}): Promise<Uint8Array[]> {
+    const added: Uint8Array[] = []
+    for (let start = 0; start < multihashes.length; start += WRITE_CHUNK) {
+      const chunk = multihashes.slice(start, start + WRITE_CHUNK)
+      const generation = await this.generation()
+      const groups = groupByBucket(chunk, this.bucketBits)
+      const pipeline = this.context.redis.pipeline()
+      for (const [bucket, group] of groups) {
+        queueScript(pipeline, 'sweepKeystoreAdd', [this.bucket(generation, bucket)], [options.once ? '1' : '', ...group.fields])
+      }
+      const results = await execPipeline(pipeline)
+      const positions: number[] = []
+      let at = 0
+      for (const group of groups.values()) for (const index of results[at++] as number[]) positions.push(group.positions[index])
+      if (positions.length > 0) await this.context.redis.incrby(this.context.names.keystoreTotal(generation), positions.length)
+      positions.sort((a, b) => a - b)
+      for (const position of positions) added.push(chunk[position])
+    }
+    return added
+  }
+
+  /** Removes keys; returns how many were present. */
+  async remove(multihashes: readonly Uint8Array[]): Promise<number> {
+    return this.removeWith(multihashes, (pipeline, bucket, fields) => pipeline.hdel(bucket, ...fields))
+  }
+
+  /** Removes the keys that are still flagged once (a permanent add since clears the flag). */
+  async removeOnce(multihashes: readonly Uint8Array[]): Promise<number> {
+    return this.removeWith(multihashes, (pipeline, bucket, fields) => queueScript(pipeline, 'sweepKeystoreRemoveOnce', [bucket], fields))
+  }
+
+  async lookup(multihash: Uint8Array): Promise<{ stored: boolean; once: boolean }> {
+    const [[bucket, group]] = groupByBucket([multihash], this.bucketBits)
+    const value = await this.context.redis.hget(this.bucket(await this.generation(), bucket), group.fields[0])
+    return { stored: value !== null, once: value === '1' }
+  }
+
+  /** The exact number of keys whose kad key starts with prefix. */
+  async count(prefix: Prefix = ''): Promise<number> {
+    parsePrefix(prefix)
+    const generation = await this.generation()
+    if (prefix.length > this.bucketBits) {
+      let n = 0
+      for (const key of await this.readBucketFields(generation, bucketRange(prefix, this.bucketBits).first)) if (keyHasPrefix(sha256(key), prefix)) n++
+      return n
+    }
+    const { first, end } = bucketRange(prefix, this.bucketBits)
+    let n = 0
+    for (let from = first; from < end; from += PIPELINE_BUCKETS) {
+      const pipeline = this.context.redis.pipeline()
+      for (let bucket = from; bucket < Math.min(end, from + PIPELINE_BUCKETS); bucket++) pipeline.hlen(this.bucket(generation, bucket))
+      for (const length of await execPipeline(pipeline)) n += length as number
+    }
+    return n
+  }
+
+  /** The maintained key counter: O(1), equal to count('') when no write is under way. */
+  async total(): Promise<number> {
+    return Number(await this.context.redis.get(this.context.names.keystoreTotal(await this.generation())) ?? 0)
+  }
+
+  /** Recounts every bucket and resets the counter to it (after a crash between a write and its counter update). */
+  async recount(): Promise<number> {
+    const generation = await this.generation()
+    const n = await this.count('')
+    await this.context.redis.set(this.context.names.keystoreTotal(generation), n)
+    return n
+  }
+
+  /**
+   * Every key under prefix, in batches of at most batchSize, read a few buckets per
+   * round trip with the next buckets already requested while a batch is consumed.
+   */
+  async *keys(prefix: Prefix, batchSize: number): AsyncIterable<StoredKey[]> {
+    parsePrefix(prefix)
+    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize: expected a positive integer, got ${batchSize}`)
+    const generation = await this.generation()
+    const { first, end } = bucketRange(prefix, this.bucketBits)
+    const filter = prefix.length > this.bucketBits
+    const perBucket = Math.max(1, await this.total() / 2 ** this.bucketBits)
+    const step = Math.min(256, Math.max(1, Math.ceil(batchSize / perBucket)))
+    const read = (from: number) => {
+      const pending = this.readBuckets(generation, from, Math.min(end, from + step))
+      pending.catch(() => {}) // a consumer that stops early never awaits the prefetch
+      return pending
+    }
+    let next = read(first)
+    let batch: StoredKey[] = []
+    for (let from = first; from < end; from += step) {
+      const buckets = await next
+      if (from + step < end) next = read(from + step)
+      for (const pairs of buckets) {
+        for (let i = 0; i < pairs.length; i += 2) {
+          const key = sha256(pairs[i])
+          if (filter && !keyHasPrefix(key, prefix)) continue
+          batch.push({ multihash: pairs[i], key, once: pairs[i + 1].length > 0 })
+          if (batch.length === batchSize) {
+            yield batch
+            batch = []
+          }
+        }
+      }
+    }
+    if (batch.length > 0) yield batch
+  }
+
+  /**
+   * Up to n distinct stored multihashes, at random: HRANDFIELD on random buckets, so
+   * keys in sparse buckets are a little more likely. Small sets are read whole.
+   */
+  async sample(n: number): Promise<Uint8Array[]> {
+    if (!(Number.isInteger(n) && n >= 0)) throw new Error(`sample: expected a non-negative integer count, got ${n}`)
+    const total = await this.total()
+    if (n === 0 || total === 0) return []
+    const picked = new Map<string, Buffer>()
+    if (total <= 4 * n || total <= 2 ** this.bucketBits) {
+      for await (const batch of this.keys('', 10_000)) for (const { multihash } of batch) picked.set(Buffer.from(multihash).toString('hex'), Buffer.from(multihash))
+      return shuffle([...picked.values()]).slice(0, n)
+    }
+    const generation = await this.generation()
+    const buckets = 2 ** this.bucketBits
+    for (let round = 0; round < 20 && picked.size < n; round++) {
+      const pipeline = this.context.redis.pipeline()
+      const want = Math.min(PIPELINE_BUCKETS, 2 * (n - picked.size))
+      for (let i = 0; i < want; i++) pipeline.hrandfieldBuffer(this.bucket(generation, Math.floor(Math.random() * buckets)))
+      for (const field of await execPipeline(pipeline)) {
+        if (field instanceof Buffer && picked.size < n) picked.set(field.toString('hex'), field)
+      }
+    }
+    return [...picked.values()]
+  }
+
+  /** Starts building a replacement set; only one reset runs at a time per namespace. */
+  async beginReset(): Promise<KeystoreReset> {
+    const { redis, names } = this.context
+    const base = await this.generation()
+    const generation = await runScript(redis, 'sweepKeystoreBeginReset',
+      [names.keystoreResetLock, names.keystoreGenerationSeq, names.keystoreGenerations], [this.resetLockTtlMs]) as number
+    if (generation === 0) {
+      const ttl = await redis.pttl(names.keystoreResetLock)
+      throw new Error(`a reset is already in progress (its lock expires in ${Math.max(0, Math.ceil(ttl / 1000))} s unless it keeps adding)`)
+    }
+    return new GenerationReset(this.context, generation, base, this.resetLockTtlMs)
+  }
+
+  private generation(): Promise<number> {
+    return currentGeneration(this.context)
+  }
+
+  private bucket(generation: number, bucket: number): string {
+    return bucketName(this.context, generation, bucket)
+  }
+
+  private async removeWith(
+    multihashes: readonly Uint8Array[],
+    queue: (pipeline: ReturnType<Redis['pipeline']>, bucket: string, fields: Buffer[]) => void
+  ): Promise<number> {
+    let removed = 0
+    for (let start = 0; start < multihashes.length; start += WRITE_CHUNK) {
+      const generation = await this.generation()
+      const pipeline = this.context.redis.pipeline()
+      for (const [bucket, group] of groupByBucket(multihashes.slice(start, start + WRITE_CHUNK), this.bucketBits)) {
+        queue(pipeline, this.bucket(generation, bucket), group.fields)
+      }
+      let n = 0
+      for (const count of await execPipeline(pipeline)) n += count as number
+      if (n > 0) await this.context.redis.decrby(this.context.names.keystoreTotal(generation), n)
+      removed += n
+    }
+    return removed
+  }
+
+  /** Each bucket as its flat [field, value, field, value, ...] reply. */
+  private async readBuckets(generation: number, from: number, end: number): Promise<Buffer[][]> {
+    const pipeline = this.context.redis.pipeline()
+    for (let bucket = from; bucket < end; bucket++) pipeline.callBuffer('HGETALL', this.bucket(generation, bucket))
+    return await execPipeline(pipeline) as Buffer[][]
+  }
+
+  private async readBucketFields(generation: number, bucket: number): Promise<Buffer[]> {
+    return this.context.redis.hkeysBuffer(this.bucket(generation, bucket))
+  }
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]]
+  }
+  return items
+}

@@ -1,0 +1,90 @@
+import type { Prefix } from '@sweep/keyspace'
+
+export const DEFAULT_NAMESPACE = 'sweep'
+
+const NAMESPACE_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/
+
+export function parseNamespace(namespace: string): string {
+  if (!NAMESPACE_PATTERN.test(namespace)) {
+    throw new Error(`namespace: expected 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(namespace)}`)
+  }
+  return namespace
+}
+
+/**
+ * The Redis Cluster hash tag of a namespace. BullMQ queues use it as their prefix, so
+ * the meta keys below and the queues live in one slot and Lua scripts may touch both.
+ */
+export function hashTag(namespace: string = DEFAULT_NAMESPACE): string {
+  return `{${parseNamespace(namespace)}}`
+}
+
+/**
+ * Names of the coordination keys. All carry the namespace's hash tag; `store:` keeps
+ * them apart from BullMQ's `{ns}:<queue>:...` keys.
+ */
+export interface StoreKeys {
+  readonly cycleStart: string
+  readonly network: string
+  readonly schedule: string
+  readonly dirty: string
+  readonly counters: string
+  readonly workers: string
+  readonly workerExpiry: string
+  readonly lease: string
+  readonly leaseEpoch: string
+  readonly keystoreConfig: string
+  /** The generation keys() and add() use now. */
+  readonly keystoreGeneration: string
+  readonly keystoreGenerationSeq: string
+  /** Every generation that may still have buckets: the current one, a reset in progress, leftovers. */
+  readonly keystoreGenerations: string
+  readonly keystoreResetLock: string
+  keystoreTotal(generation: number): string
+}
+
+export function storeKeys(namespace: string = DEFAULT_NAMESPACE): StoreKeys {
+  const base = `${hashTag(namespace)}:store`
+  return {
+    cycleStart: `${base}:cycle-start`,
+    network: `${base}:network`,
+    schedule: `${base}:schedule`,
+    dirty: `${base}:dirty`,
+    counters: `${base}:counters`,
+    workers: `${base}:workers`,
+    workerExpiry: `${base}:worker-expiry`,
+    lease: `${base}:leader`,
+    leaseEpoch: `${base}:leader-epoch`,
+    keystoreConfig: `${base}:ks:config`,
+    keystoreGeneration: `${base}:ks:generation`,
+    keystoreGenerationSeq: `${base}:ks:generation-seq`,
+    keystoreGenerations: `${base}:ks:generations`,
+    keystoreResetLock: `${base}:ks:reset-lock`,
+    keystoreTotal: (generation) => `${base}:ks:total:${generation}`
+  }
+}
+
+/**
+ * A keystore bucket: `<ns>:ks:<generation>:<bucket hex>`. No hash tag, so the buckets
+ * spread over all cluster slots instead of piling into the namespace's one.
+ */
+export function bucketKey(namespace: string, generation: number, bucket: number, bucketBits: number): string {
+  return `${namespace}:ks:${generation}:${bucket.toString(16).padStart(Math.ceil(bucketBits / 4), '0')}`
+}
+
+/** The buckets [first, end) whose kad keys can start with prefix. */
+export function bucketRange(prefix: Prefix, bucketBits: number): { first: number; end: number } {
+  if (prefix.length >= bucketBits) {
+    const bucket = prefix === '' ? 0 : parseInt(prefix.slice(0, bucketBits), 2)
+    return { first: bucket, end: bucket + 1 }
+  }
+  const spread = 2 ** (bucketBits - prefix.length)
+  const first = (prefix === '' ? 0 : parseInt(prefix, 2)) * spread
+  return { first, end: first + spread }
+}
+
+/** The bucket of a kad key: its first bucketBits bits (at most 24). */
+export function bucketOf(kadKey: Uint8Array, bucketBits: number): number {
+  const head = ((kadKey[0] << 16) | (kadKey[1] << 8) | kadKey[2]) >>> 0
+  return head >>> (24 - bucketBits)
+}

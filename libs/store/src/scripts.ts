@@ -1,0 +1,157 @@
+import type { ChainableCommander, Redis } from 'ioredis'
+
+/**
+ * The Lua scripts of the store, registered with ioredis' defineCommand: it sends
+ * EVALSHA, falls back to EVAL after a Redis restart emptied the script cache, and
+ * works inside pipelines.
+ */
+const SCRIPTS = {
+  /**
+   * KEYS[1] bucket; ARGV[1] '' (permanent) or '1' (once); ARGV[2..] multihashes.
+   * Returns the 0-based indices of the multihashes that were not in the bucket.
+   * A permanent add turns an existing once member permanent; a once add never
+   * touches an existing member.
+   */
+  sweepKeystoreAdd: {
+    keys: 1,
+    lua: `local out = {}
+local value = ARGV[1]
+for i = 2, #ARGV do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], value) == 1 then
+    out[#out + 1] = i - 2
+  elseif value == '' and redis.call('HGET', KEYS[1], ARGV[i]) == '1' then
+    redis.call('HSET', KEYS[1], ARGV[i], '')
+  end
+end
+return out`
+  },
+  /** KEYS[1] bucket; ARGV multihashes. Deletes those still flagged once; returns how many. */
+  sweepKeystoreRemoveOnce: {
+    keys: 1,
+    lua: `local n = 0
+for i = 1, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == '1' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n`
+  },
+  /**
+   * KEYS[1] reset lock, [2] generation seq, [3] generations set; ARGV[1] lock ttl ms.
+   * Returns the new generation, or 0 when a reset already holds the lock.
+   */
+  sweepKeystoreBeginReset: {
+    keys: 3,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local generation = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], generation, 'PX', ARGV[1])
+redis.call('SADD', KEYS[3], generation)
+return generation`
+  },
+  /** KEYS[1] reset lock; ARGV[1] generation, [2] ttl ms. 1 while the lock is still this reset's. */
+  sweepKeystoreRenewReset: {
+    keys: 1,
+    lua: `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`
+  },
+  /**
+   * KEYS[1] reset lock, [2] current generation, [3] old total, [4] new total; ARGV[1] new generation.
+   * Switches the current generation in one step. Returns {old generation, old total, new total},
+   * or an empty table when the lock is no longer this reset's.
+   */
+  sweepKeystoreCommitReset: {
+    keys: 4,
+    lua: `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {} end
+local old = tonumber(redis.call('GET', KEYS[2]) or '0')
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return {old, tonumber(redis.call('GET', KEYS[3]) or '0'), tonumber(redis.call('GET', KEYS[4]) or '0')}`
+  },
+  /**
+   * KEYS[1] current generation, [2] reset lock, [3] generations set: one consistent view of
+   * {current, generation being reset or '', every tracked generation}. Tracks the current one too.
+   */
+  sweepKeystoreGenerations: {
+    keys: 3,
+    lua: `local current = redis.call('GET', KEYS[1]) or '0'
+redis.call('SADD', KEYS[3], current)
+return {current, redis.call('GET', KEYS[2]) or '', redis.call('SMEMBERS', KEYS[3])}`
+  },
+  /**
+   * KEYS[1] lease, [2] epoch, [3] schedule; ARGV[1] leader id, [2] token, [3] how many fields to
+   * delete, then those fields, then field/value pairs to set. Returns 1, or 0 when fenced out.
+   */
+  sweepScheduleFencedWrite: {
+    keys: 3,
+    lua: `if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+local removes = tonumber(ARGV[3])
+for i = 4, 3 + removes do redis.call('HDEL', KEYS[3], ARGV[i]) end
+for i = 4 + removes, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+return 1`
+  },
+  /** KEYS[1] workers hash, [2] expiry zset; ARGV[1] now. Drops workers whose heartbeat expired. */
+  sweepPruneWorkers: {
+    keys: 2,
+    lua: `local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
+for _, id in ipairs(dead) do
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+return #dead`
+  },
+  /** KEYS[1] lease, [2] epoch; ARGV[1] id, [2] ttl ms. Returns the new epoch, or 0 when held. */
+  sweepLeaseAcquire: {
+    keys: 2,
+    lua: `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return redis.call('INCR', KEYS[2]) end
+return 0`
+  },
+  /** KEYS[1] lease; ARGV[1] id, [2] ttl ms. */
+  sweepLeaseRenew: {
+    keys: 1,
+    lua: `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`
+  },
+  /** KEYS[1] lease (or reset lock); ARGV[1] the holder's id. Deletes it only if still held by that id. */
+  sweepLeaseRelease: {
+    keys: 1,
+    lua: `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+  }
+} as const
+
+export type ScriptName = keyof typeof SCRIPTS
+export type ScriptArg = string | Buffer | number
+
+type ScriptFunction = (...args: ScriptArg[]) => unknown
+
+/** Registers the scripts on a client once; pipelines made afterwards inherit them. */
+export function defineScripts(redis: Redis): void {
+  for (const [name, script] of Object.entries(SCRIPTS)) {
+    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua })
+  }
+}
+
+function scriptOf(target: Redis | ChainableCommander, name: ScriptName): ScriptFunction {
+  const fn = (target as unknown as Record<string, ScriptFunction | undefined>)[name]
+  if (fn === undefined) throw new Error(`Lua script ${name} is not defined on this client: call defineScripts(redis) first`)
+  return fn
+}
+
+export function runScript(redis: Redis, name: ScriptName, keys: readonly ScriptArg[], args: readonly ScriptArg[]): Promise<unknown> {
+  return scriptOf(redis, name).call(redis, ...keys, ...args) as Promise<unknown>
+}
+
+export function queueScript(pipeline: ChainableCommander, name: ScriptName, keys: readonly ScriptArg[], args: readonly ScriptArg[]): void {
+  scriptOf(pipeline, name).call(pipeline, ...keys, ...args)
+}
+
+/** Results of pipeline.exec(), throwing the first command error instead of returning it. */
+export async function execPipeline(pipeline: ChainableCommander): Promise<unknown[]> {
+  const results = await pipeline.exec()
+  if (results === null) throw new Error('Redis pipeline was discarded')
+  return results.map(([error, value]) => {
+    if (error) throw error
+    return value
+  })
+}
