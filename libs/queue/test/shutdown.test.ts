@@ -1,0 +1,100 @@
+/** A job survives the worker that held it: handed back on a graceful close, recovered after SIGKILL. */
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { RegionQueue, RegionWorker, regionJobId, type RegionJob } from '../src/index.ts'
+import { collectResults, freshNamespace, regionJob, reportFor, startTestRedis, waitFor, type TestRedis } from './helpers.ts'
+
+const NODE = fileURLToPath(new URL('../../../node_modules/.bin/node', import.meta.url))
+const HANGING_WORKER = fileURLToPath(new URL('./fixtures/hanging-worker.ts', import.meta.url))
+
+let redis: TestRedis
+beforeAll(async () => { redis = await startTestRedis() })
+afterAll(async () => { await redis.stop() })
+
+describe('RegionWorker shutdown', () => {
+  it('finishes what it can by the deadline and hands the rest back for another worker to run at once', async () => {
+    const ns = freshNamespace()
+    const queue = new RegionQueue({ redisUrl: redis.url, namespace: ns })
+    const { results, consumer } = collectResults(redis.url, ns)
+    const stuck = regionJob('0011')
+    const quick = regionJob('0100')
+    await queue.enqueue(stuck)
+    await queue.enqueue(quick)
+
+    const startedOnA: string[] = []
+    let abortSeen = false
+    let releaseQuick!: () => void
+    const quickGate = new Promise<void>((resolve) => { releaseQuick = resolve })
+    // Default 30 s lock: if the hand-back failed, the job would sit in 'active' far past this test.
+    const a = new RegionWorker({ redisUrl: redis.url, namespace: ns, workerId: 'a', concurrency: 2 }, async (job, { signal }) => {
+      startedOnA.push(job.prefix)
+      signal.addEventListener('abort', () => { abortSeen = true })
+      if (job.prefix === quick.prefix) {
+        await quickGate
+        return reportFor(job.prefix)
+      }
+      return new Promise<never>(() => { /* ignores its signal: the worker must still let go */ })
+    })
+    await waitFor(() => a.active === 2, 10_000, 'both jobs to start on worker a')
+
+    const closing = a.close(800)
+    setTimeout(releaseQuick, 100)
+    expect(await closing).toEqual({ finished: 1, handedBack: 1 })
+    expect(abortSeen).toBe(true)
+    expect(a.active).toBe(0)
+    expect(await queue.state(regionJobId(stuck))).toBe('waiting')
+    expect(await queue.state(regionJobId(quick))).toBe('completed')
+
+    const ranOnB: RegionJob[] = []
+    const b = new RegionWorker({ redisUrl: redis.url, namespace: ns, workerId: 'b', concurrency: 1 }, async (job) => {
+      ranOnB.push(job)
+      return reportFor(job.prefix, 5)
+    })
+    await waitFor(() => results.length >= 2, 10_000, 'both results')
+    await sleep(300)
+    expect(startedOnA.sort()).toEqual(['0011', '0100'])
+    expect(ranOnB.map((j) => j.prefix)).toEqual(['0011'])
+    expect(results.map((r) => [r.job.prefix, r.worker, r.report?.keys, r.error])).toEqual([
+      ['0100', 'a', 10, undefined],
+      ['0011', 'b', 5, undefined]
+    ])
+    expect(results[1].attemptsMade).toBe(0)
+    expect(await queue.state(regionJobId(stuck))).toBe('completed')
+    await b.close(0)
+    await consumer.close()
+    await queue.close()
+  })
+
+  it('re-runs the job of a SIGKILLed worker on another worker once its lock expires', async () => {
+    const ns = freshNamespace()
+    const queue = new RegionQueue({ redisUrl: redis.url, namespace: ns })
+    const { results, consumer } = collectResults(redis.url, ns)
+    const job = regionJob('1010')
+    await queue.enqueue(job)
+
+    const child = spawn(NODE, [HANGING_WORKER, redis.url, ns, '2000'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)))
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    await waitFor(() => output.includes(`active ${regionJobId(job)}`), 15_000, 'the child worker to take the job')
+    child.kill('SIGKILL')
+    expect(await exited).toBe('SIGKILL')
+    expect(await queue.state(regionJobId(job))).toBe('active')
+
+    const ran: RegionJob[] = []
+    const survivor = new RegionWorker({ redisUrl: redis.url, namespace: ns, workerId: 'survivor', concurrency: 1, lockDurationMs: 2000 }, async (j) => {
+      ran.push(j)
+      return reportFor(j.prefix)
+    })
+    await waitFor(() => results.length >= 1, 15_000, 'the recovered job result')
+    await sleep(300)
+    expect(ran.map((j) => j.prefix)).toEqual(['1010'])
+    expect(results).toHaveLength(1)
+    expect(results[0]).toMatchObject({ jobId: regionJobId(job), worker: 'survivor', report: { prefix: '1010' } })
+    await survivor.close(0)
+    await consumer.close()
+    await queue.close()
+  })
+})
