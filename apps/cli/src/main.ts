@@ -1,12 +1,14 @@
 import { Command, CommanderError } from 'commander'
+import { coordinatorCommand } from './coordinator.ts'
 import { keygenCommand } from './keygen.ts'
 import { testnetCommand } from './testnet.ts'
+import { workerCommand } from './worker.ts'
 
 const program = new Command('sweep')
   .description('Keep tens of millions of CIDs findable on a Kademlia DHT by sweeping keyspace regions.')
   .showHelpAfterError()
   .exitOverride()
-for (const command of [keygenCommand(), testnetCommand()]) program.addCommand(command.exitOverride().showHelpAfterError())
+for (const command of [coordinatorCommand(), workerCommand(), keygenCommand(), testnetCommand()]) program.addCommand(command.exitOverride().showHelpAfterError())
 
 try {
   await program.parseAsync()

@@ -1,11 +1,7 @@
-import { Command, InvalidArgumentError, Option } from 'commander'
+import { Command, Option } from 'commander'
+import { positiveInt } from './options.ts'
 import { startTestnet } from '@sweep/testnet'
 
-export function positiveInt(value: string): number {
-  const n = Number(value)
-  if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError('expected a positive integer')
-  return n
-}
 
 /** `sweep testnet --nodes N --info FILE`: real kad-dht servers on 127.0.0.1 until SIGINT/SIGTERM. */
 export function testnetCommand(): Command {

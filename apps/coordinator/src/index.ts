@@ -1,1 +1,4 @@
-export {}
+export * from './coordinator.ts'
+export * from './history.ts'
+export * from './scheduler.ts'
+export { multihashOf } from './api/cid-lines.ts'

@@ -1,1 +1,2 @@
-export {}
+export * from './worker.ts'
+export * from './once.ts'

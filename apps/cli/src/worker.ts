@@ -1,0 +1,47 @@
+import { Command, Option } from 'commander'
+import { defaultWorkerConfig, startWorker } from '@sweep/worker'
+import { collectList, parseDuration, parseListen, positiveInt, processLogger, untilSignal } from './options.ts'
+
+interface WorkerFlags {
+  redis: string
+  bootstrap: string[]
+  identity: string
+  announce?: string[]
+  listen?: string[]
+  concurrency: number
+  metrics: { host: string; port: number }
+  namespace: string
+  shutdownGrace: number
+  lockDuration: number
+  id?: string
+}
+
+/** `sweep worker`: a stateless BullMQ consumer with a libp2p host that explores and provides regions. */
+export function workerCommand(): Command {
+  const d = defaultWorkerConfig
+  return new Command('worker')
+    .description('run a worker: takes region jobs from Redis, explores each region on the DHT and sends its provider records')
+    .addOption(new Option('--redis <url>', 'Redis URL').env('SWEEP_REDIS_URL').makeOptionMandatory())
+    .addOption(new Option('--bootstrap <multiaddr...>', 'DHT bootstrap peers, with /p2p/<id> (comma or space separated)').env('SWEEP_BOOTSTRAP').argParser(collectList).makeOptionMandatory())
+    .addOption(new Option('--identity <file>', 'the provider\'s private key (sweep keygen): every worker sends records as this peer').env('SWEEP_IDENTITY').makeOptionMandatory())
+    .addOption(new Option('--announce <multiaddr...>', 'addresses of the content-serving peer to put in provider records (default: this host\'s)').env('SWEEP_ANNOUNCE').argParser(collectList))
+    .addOption(new Option('--listen <multiaddr...>', 'libp2p listen addresses').env('SWEEP_LISTEN').argParser(collectList))
+    .addOption(new Option('--concurrency <n>', 'region jobs run in parallel').env('SWEEP_CONCURRENCY').argParser(positiveInt).default(d.concurrency))
+    .addOption(new Option('--metrics <host:port>', 'where /metrics, /healthz and /readyz listen').env('SWEEP_METRICS_LISTEN').argParser(parseListen).default(d.metrics, '127.0.0.1:9465'))
+    .addOption(new Option('--namespace <name>', 'Redis key namespace').env('SWEEP_NAMESPACE').default(d.namespace))
+    .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long active jobs may run before they are handed back').env('SWEEP_SHUTDOWN_GRACE').argParser(parseDuration).default(d.shutdownGraceMs, '60s'))
+    .addOption(new Option('--lock-duration <duration>', 'job lock: a crashed worker\'s job is re-run by another after this').env('SWEEP_LOCK_DURATION').argParser(parseDuration).default(d.lockDurationMs, '30s'))
+    .addOption(new Option('--id <name>', 'worker name in logs and stats (default: host, pid and a random suffix)').env('SWEEP_ID'))
+    .action(async (flags: WorkerFlags) => {
+      const log = processLogger('worker')
+      const worker = await startWorker({
+        ...d, redisUrl: flags.redis, bootstrap: flags.bootstrap, identityFile: flags.identity, announce: flags.announce,
+        listen: flags.listen ?? d.listen, concurrency: flags.concurrency, metrics: flags.metrics, namespace: flags.namespace,
+        shutdownGraceMs: flags.shutdownGrace, lockDurationMs: flags.lockDuration, id: flags.id
+      }, log)
+      const signal = await untilSignal()
+      log.info({ signal }, 'stopping: finishing or handing back active jobs')
+      await worker.stop()
+      process.exit(0)
+    })
+}

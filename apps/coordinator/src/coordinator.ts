@@ -1,0 +1,151 @@
+import { hostname } from 'node:os'
+import { randomBytes } from 'node:crypto'
+import type { Logger } from 'pino'
+import { kadKeyOf } from '@sweep/keyspace'
+import { RegionQueue, ResultConsumer } from '@sweep/queue'
+import { connectRedis, Keystore, LeaderLease, ScheduleStore, waitForRedis, type Fence } from '@sweep/store'
+import { createMetrics, initTracing, startOpsServer, type OpsServer } from '@sweep/telemetry'
+import { startApiServer, type ApiServer } from './api/server.ts'
+import { defaultRetry, type RetryPolicy } from './history.ts'
+import { Scheduler } from './scheduler.ts'
+
+export interface CoordinatorConfig {
+  readonly redisUrl: string
+  readonly namespace: string
+  readonly api: { readonly host: string; readonly port: number }
+  readonly metrics: { readonly host: string; readonly port: number }
+  readonly intervalMs: number
+  readonly apiToken?: string
+  readonly maxBodyBytes: number
+  readonly id?: string
+  readonly leaseTtlMs: number
+  readonly tickMs: number
+  readonly k: number
+  readonly retry: RetryPolicy
+  readonly inflightTimeoutMs: number
+}
+
+export const defaultCoordinatorConfig: Omit<CoordinatorConfig, 'redisUrl'> = {
+  namespace: 'sweep',
+  api: { host: '127.0.0.1', port: 8080 },
+  metrics: { host: '127.0.0.1', port: 9464 },
+  intervalMs: 22 * 3_600_000,
+  maxBodyBytes: 64 * 1024 * 1024,
+  leaseTtlMs: 5000,
+  tickMs: 1000,
+  k: 20,
+  retry: defaultRetry,
+  inflightTimeoutMs: 30 * 60_000
+}
+
+export interface Coordinator {
+  readonly id: string
+  readonly apiUrl: string
+  readonly metricsUrl: string
+  isLeader(): boolean
+  stop(): Promise<void>
+}
+
+/**
+ * One coordinator process: serves the API always, schedules only while it holds the
+ * leader lease. A standby stays warm and takes over when the leader's lease lapses.
+ */
+export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<Coordinator> {
+  const id = config.id ?? `coordinator-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+  const redis = connectRedis(config.redisUrl, { name: id })
+  await waitForRedis(redis, config.redisUrl)
+  const keystore = await Keystore.open(redis, { namespace: config.namespace })
+  for (const warning of keystore.warnings) log.warn(warning)
+  const schedule = new ScheduleStore(redis, config.namespace)
+  const queue = new RegionQueue({ redisUrl: config.redisUrl, namespace: config.namespace })
+  const lease = new LeaderLease(redis, { namespace: config.namespace, id, ttlMs: config.leaseTtlMs })
+  const metrics = createMetrics('coordinator')
+  const tracing = initTracing('sweep-coordinator')
+  // slots are spread in XOR order from a point fixed per deployment
+  const self = kadKeyOf(new TextEncoder().encode(`sweep-schedule:${config.namespace}`))
+
+  const leadership = new AbortController()
+  let leading: { scheduler: Scheduler; consumer: ResultConsumer; loop: Promise<void>; stop: AbortController } | undefined
+  const elected = async (fence: Fence): Promise<void> => {
+    log.info({ id, token: fence.token }, 'elected leader')
+    metrics.isLeader.set(1)
+    const stop = new AbortController()
+    const scheduler = new Scheduler({
+      schedule, queue, metrics, tracer: tracing.tracer, log, fence, intervalMs: config.intervalMs, self,
+      retry: config.retry, inflightTimeoutMs: config.inflightTimeoutMs
+    })
+    const consumer = new ResultConsumer({ redisUrl: config.redisUrl, namespace: config.namespace }, (result) => scheduler.onResult(result))
+    leading = { scheduler, consumer, stop, loop: runLoop(scheduler, config.tickMs, stop.signal, log) }
+  }
+  const lost = async (): Promise<void> => {
+    metrics.isLeader.set(0)
+    if (!leading) return
+    log.warn({ id }, 'lost the leader lease; scheduling stops')
+    const was = leading
+    leading = undefined
+    was.stop.abort()
+    await was.consumer.close()
+    await was.loop
+  }
+  const held = lease.hold({ onElected: elected, onLost: lost }, leadership.signal)
+
+  const api = await startApiServer({
+    keystore, schedule, queue, lease, log, token: config.apiToken, maxBodyBytes: config.maxBodyBytes,
+    intervalMs: config.intervalMs, self, k: config.k
+  }, config.api.host, config.api.port)
+  const ops: OpsServer = await startOpsServer({
+    host: config.metrics.host, port: config.metrics.port, registry: metrics.registry,
+    ready: async () => (await redis.ping()) === 'PONG'
+  })
+  const gauges = setInterval(() => void refreshGauges(), 5000)
+  const refreshGauges = async (): Promise<void> => {
+    try {
+      metrics.keys.set(await keystore.total())
+      const counts = await queue.counts()
+      for (const [state, n] of Object.entries(counts)) metrics.queueJobs.set({ state }, n)
+      metrics.workers.set((await schedule.workers()).length)
+    } catch (error) {
+      log.warn({ err: error }, 'refreshing gauges failed')
+    }
+  }
+  log.info({ id, api: api.url, metrics: ops.url }, 'coordinator started')
+
+  return {
+    id,
+    apiUrl: api.url,
+    metricsUrl: ops.url,
+    isLeader: () => leading !== undefined,
+    stop: async () => {
+      clearInterval(gauges)
+      leadership.abort()
+      await held
+      await lost()
+      await api.close()
+      await ops.close()
+      await queue.close()
+      await tracing.shutdown()
+      redis.disconnect()
+      log.info({ id }, 'coordinator stopped')
+    }
+  }
+}
+
+async function runLoop(scheduler: Scheduler, tickMs: number, signal: AbortSignal, log: Logger): Promise<void> {
+  try {
+    await scheduler.init(signal)
+  } catch (error) {
+    log.error({ err: error }, 'loading the schedule failed')
+    return
+  }
+  while (!signal.aborted) {
+    try {
+      await scheduler.tick()
+    } catch (error) {
+      log.error({ err: error }, 'scheduling step failed')
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, tickMs)
+      signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
+    })
+  }
+}

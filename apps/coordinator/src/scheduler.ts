@@ -1,0 +1,171 @@
+import type { Logger } from 'pino'
+import { context, trace, type Tracer } from '@opentelemetry/api'
+import { PrefixTrie, prefixesOfLength, type KadKey, type Prefix } from '@sweep/keyspace'
+import { dueRegions, type CycleClock } from '@sweep/sweep'
+import type { RegionJob, RegionQueue, RegionResult } from '@sweep/queue'
+import type { Fence, RegionRecord, ScheduleStore } from '@sweep/store'
+import { injectTrace, type SweepMetrics } from '@sweep/telemetry'
+import { applyResult, type RetryPolicy } from './history.ts'
+
+export interface SchedulerDeps {
+  readonly schedule: ScheduleStore
+  readonly queue: RegionQueue
+  readonly metrics: SweepMetrics
+  readonly tracer: Tracer
+  readonly log: Logger
+  readonly fence: Fence
+  readonly intervalMs: number
+  readonly self: KadKey
+  readonly retry: RetryPolicy
+  /** A job with no result after this long is taken as lost and may be enqueued again. */
+  readonly inflightTimeoutMs: number
+  readonly now?: () => number
+}
+
+/**
+ * The leader's work: keeps the region schedule (a partition of the keyspace) in memory,
+ * enqueues each region at its slot, turns new keys into burst-lane jobs, and folds
+ * results back in. Memory is O(regions): keys never pass through here.
+ */
+export class Scheduler {
+  private readonly deps: SchedulerDeps
+  private readonly now: () => number
+  private regions = new Map<Prefix, RegionRecord>()
+  private readonly inflight = new Map<Prefix, number>()
+  private readonly retryAt = new Map<Prefix, number>()
+  private clock?: CycleClock
+
+  constructor(deps: SchedulerDeps) {
+    this.deps = deps
+    this.now = deps.now ?? Date.now
+  }
+
+  get ready(): boolean {
+    return this.clock !== undefined && this.regions.size > 0
+  }
+
+  /** Loads or builds the schedule; waits for a worker's network estimate on a fresh cluster. */
+  async init(signal: AbortSignal): Promise<void> {
+    const { schedule, log } = this.deps
+    const cycleStart = await schedule.initCycleStart(this.now())
+    this.clock = { cycleStart, intervalMs: this.deps.intervalMs, self: this.deps.self }
+    this.regions = await schedule.regions()
+    if (this.regions.size === 0) {
+      const network = await this.waitForNetwork(signal)
+      if (network === undefined) return
+      const fresh = prefixesOfLength(network.prefixLength).map((prefix): RegionRecord => ({
+        prefix, failures: 0, keys: 0, peers: 0, recordsSent: 0, lookups: 0, durationMs: 0
+      }))
+      await schedule.replaceRegions([], fresh, this.deps.fence)
+      this.regions = new Map(fresh.map((r) => [r.prefix, r]))
+      log.info({ regions: fresh.length, prefixLength: network.prefixLength, networkSize: network.size }, 'built the schedule')
+    }
+    log.info({ regions: this.regions.size, cycleStart: new Date(cycleStart).toISOString() }, 'schedule loaded')
+    this.deps.metrics.regions.set(this.regions.size)
+  }
+
+  private async waitForNetwork(signal: AbortSignal): Promise<{ size: number; prefixLength: number } | undefined> {
+    let waited = 0
+    while (!signal.aborted) {
+      const network = await this.deps.schedule.network()
+      if (network) return network
+      if (waited++ % 30 === 0) this.deps.log.info('waiting for a worker to measure the network before building the schedule')
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+    }
+    return undefined
+  }
+
+  /** One scheduling step: queue new keys' regions, then every region whose slot has come. */
+  async tick(): Promise<number> {
+    if (!this.clock) return 0
+    await this.flushDirty()
+    const now = this.now()
+    const waiting = [...this.regions.values()].filter((r) => !this.isPending(r.prefix, now))
+    let queued = 0
+    for (const due of dueRegions(waiting, this.clock, now)) {
+      const failures = this.regions.get(due.prefix)?.failures ?? 0
+      const job: RegionJob = {
+        prefix: due.prefix,
+        reason: failures > 0 ? 'retry' : due.reason,
+        attempt: failures,
+        cycle: due.cycle,
+        enqueuedAt: now,
+        trace: this.traced('region.enqueue', due.prefix)
+      }
+      await this.deps.queue.enqueue(job)
+      this.inflight.set(due.prefix, now)
+      queued++
+    }
+    if (queued > 0) this.deps.log.debug({ queued }, 'enqueued due regions')
+    return queued
+  }
+
+  private isPending(prefix: Prefix, now: number): boolean {
+    const since = this.inflight.get(prefix)
+    if (since !== undefined && now - since < this.deps.inflightTimeoutMs) return true
+    return (this.retryAt.get(prefix) ?? 0) > now
+  }
+
+  /** Buckets that received new keys become one burst-lane job per region. */
+  private async flushDirty(): Promise<void> {
+    const dirty = await this.deps.schedule.takeDirty()
+    if (dirty.length === 0) return
+    const trie = new PrefixTrie<true>()
+    for (const prefix of this.regions.keys()) trie.set(prefix, true)
+    const regions = new Set<Prefix>()
+    for (const bucket of dirty) {
+      const enclosing = trie.longestMatch(bucket)
+      if (enclosing) regions.add(enclosing.prefix)
+      else for (const [prefix] of trie.entriesUnder(bucket)) regions.add(prefix)
+    }
+    const busy: Prefix[] = []
+    for (const prefix of regions) {
+      const outcome = await this.deps.queue.requestProvide(prefix, this.traced('region.provide', prefix))
+      if (outcome === 'busy') busy.push(prefix)
+      else this.inflight.set(prefix, this.now())
+    }
+    // a running job may have read its keys before these arrived: ask again once it is done
+    if (busy.length > 0) await this.deps.schedule.markDirty(busy)
+  }
+
+  private traced(name: string, prefix: Prefix): Record<string, string> {
+    const span = this.deps.tracer.startSpan(name, { attributes: { 'sweep.prefix': prefix } })
+    try {
+      return injectTrace(trace.setSpan(context.active(), span))
+    } finally {
+      span.end()
+    }
+  }
+
+  /** Folds one worker result into the schedule, history and stats. */
+  async onResult(result: RegionResult): Promise<void> {
+    const { schedule, metrics, log, fence } = this.deps
+    const prefix = result.job.prefix
+    if (result.retrying) {
+      // BullMQ runs the job again after its own backoff: the region stays in flight
+      log.warn({ prefix, error: result.error, worker: result.worker }, 'region job threw; the queue retries it')
+      metrics.regionJobs.inc({ reason: result.job.reason, outcome: 'error' })
+      return
+    }
+    this.inflight.delete(prefix)
+    const update = applyResult(this.regions, result, this.deps.retry)
+    if (update.remove.length > 0) {
+      await schedule.replaceRegions(update.remove, update.upsert, fence)
+      for (const p of update.remove) this.regions.delete(p)
+      log.info({ prefix, removed: update.remove, added: update.upsert.map((r) => r.prefix) }, 'fitted the schedule to the regions found')
+    } else {
+      for (const record of update.upsert) await schedule.recordRegion(record, fence)
+    }
+    for (const record of update.upsert) this.regions.set(record.prefix, record)
+    await schedule.addCounters(update.counters)
+    if (update.retryAt !== undefined) {
+      this.retryAt.set(prefix, update.retryAt)
+      log.warn({ prefix, error: result.error, retryAt: new Date(update.retryAt).toISOString() }, 'region failed; will retry')
+    } else {
+      this.retryAt.delete(prefix)
+    }
+    if (result.report) metrics.observeReport(result.report, result.job.reason)
+    else metrics.regionJobs.inc({ reason: result.job.reason, outcome: 'error' })
+    metrics.regions.set(this.regions.size)
+  }
+}
