@@ -1,1 +1,17 @@
-export {}
+/**
+ * Metrics (prom-client, own registry per role), tracing (OpenTelemetry, W3C
+ * trace context across the queue) and the ops HTTP server.
+ *
+ * Import OTel API values (context, trace, SpanStatusCode, ...) from here rather
+ * than from '@opentelemetry/api' directly: this package resolves its own copy of
+ * the API (the SDK it uses pins it), and only that copy sees the globals that
+ * initTracing registers.
+ */
+export * from './metrics.ts'
+export * from './tracing.ts'
+export * from './context-manager.ts'
+export * from './ops-server.ts'
+export { context, propagation, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode } from '@opentelemetry/api'
+export type { Attributes, Context, Span, SpanContext, Tracer } from '@opentelemetry/api'
+export type { SpanExporter, ReadableSpan } from '@opentelemetry/sdk-trace-base'
+export { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base'
