@@ -1,0 +1,6 @@
+export { startLocalCluster, DEFAULT_ANNOUNCE, type LocalCluster, type LocalClusterOptions } from './cluster.ts'
+export { upCommand } from './up-command.ts'
+export { demoCommand, runDemo } from './demo.ts'
+export { LiveView, describeLive, type LiveViewOptions } from './live-view.ts'
+export { chooseRedis, answersPing, type ChosenRedis } from './redis.ts'
+export { SWEEP_BIN } from './processes.ts'

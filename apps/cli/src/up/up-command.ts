@@ -1,0 +1,77 @@
+/** `sweep up`: run a whole cluster locally until Ctrl-C. */
+import { Command, Option } from 'commander'
+import { readFile } from 'node:fs/promises'
+import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { ApiClient } from '../client/api-client.ts'
+import { durationArg, positiveIntArg } from '../client/options.ts'
+import { startLocalCluster, DEFAULT_ANNOUNCE } from './cluster.ts'
+import { LiveView } from './live-view.ts'
+import { describeExit } from './processes.ts'
+
+interface UpFlags {
+  readonly testnet?: number
+  readonly workers: number
+  readonly concurrency: number
+  readonly bootstrap?: string[]
+  readonly announce: string[]
+  readonly interval: number
+  readonly api: string
+  readonly redis?: string
+  readonly dir: string
+}
+
+/** Variadic flags also take comma-separated lists, like the worker's. */
+const list = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), ...value.split(/[\s,]+/).filter((s) => s !== '')]
+
+export function upCommand(): Command {
+  return new Command('up')
+    .description('run an all-in-one local cluster (Redis, coordinator, workers, optionally a test DHT) until Ctrl-C')
+    .addOption(new Option('--testnet <n>', 'start N real kad-dht servers on 127.0.0.1 and provide to them').argParser(positiveIntArg))
+    .addOption(new Option('--workers <n>', 'worker processes').argParser(positiveIntArg).default(2))
+    .addOption(new Option('--concurrency <n>', 'region jobs per worker').argParser(positiveIntArg).default(4))
+    .addOption(new Option('--bootstrap <multiaddr...>', 'DHT bootstrap peers with /p2p/ (required without --testnet)').env('SWEEP_BOOTSTRAP').argParser(list))
+    .addOption(new Option('--announce <multiaddr...>', 'addresses of the content-serving peer, put in provider records').argParser(list).default(DEFAULT_ANNOUNCE))
+    .addOption(new Option('--interval <duration>', 'reprovide interval').argParser(durationArg).default(22 * 3_600_000, '22h'))
+    .addOption(new Option('--api <host:port>', 'where the coordinator serves the HTTP API').default('127.0.0.1:8080'))
+    .addOption(new Option('--redis <url>', 'Redis URL (default: 127.0.0.1:6379 if it answers, else a redis-server we start)').env('SWEEP_REDIS_URL'))
+    .addOption(new Option('--dir <path>', 'state directory: identity key, logs, our redis data').env('SWEEP_DIR').default('./.sweep'))
+    .action(async (flags: UpFlags) => {
+      const started = Date.now()
+      const cluster = await startLocalCluster({
+        dir: flags.dir, redis: flags.redis, testnet: flags.testnet, bootstrap: flags.bootstrap, announce: flags.announce,
+        workers: flags.workers, concurrency: flags.concurrency, interval: `${flags.interval}ms`, api: flags.api,
+        log: (m) => console.error(m)
+      })
+      const peerId = peerIdFromPrivateKey(privateKeyFromProtobuf(await readFile(cluster.identityFile))).toString()
+      console.error([
+        `sweep up: ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+        `  API        ${cluster.apiUrl}`,
+        `  Redis      ${cluster.redisUrl}`,
+        `  provider   ${peerId} (${cluster.identityFile})`,
+        `  bootstrap  ${cluster.bootstrap.length} peers${cluster.testnet === undefined ? '' : ` (testnet of ${flags.testnet})`}`,
+        `  logs       ${cluster.logDir}`,
+        `try: sweep provide cids.txt --api ${cluster.apiUrl}   ·   sweep stats --api ${cluster.apiUrl}   ·   Ctrl-C stops everything`
+      ].join('\n'))
+      const view = new LiveView({ client: new ApiClient({ url: cluster.apiUrl, token: process.env.SWEEP_API_TOKEN }) })
+      view.start()
+      // a worker that dies is reported and the rest carry on; losing the coordinator ends the cluster
+      const coordinator = cluster.processes.find((p) => p.name === 'coordinator')!
+      let stopping = false
+      for (const p of cluster.processes) {
+        if (p !== coordinator) void p.exited.then((outcome) => { if (!stopping) view.log(`warning: ${describeExit(p, outcome)}`) })
+      }
+      const reason = await new Promise<{ signal: string } | { crashed: string }>((resolve) => {
+        process.once('SIGINT', () => resolve({ signal: 'SIGINT' }))
+        process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }))
+        void coordinator.exited.then((outcome) => resolve({ crashed: describeExit(coordinator, outcome) }))
+      })
+      stopping = true
+      view.stop()
+      console.error('sweep up: stopping workers, coordinator' + (cluster.testnet === undefined ? '' : ', testnet') + ' and our redis (if we started one)…')
+      await cluster.stop()
+      if ('crashed' in reason) throw new Error(reason.crashed)
+      console.error('sweep up: stopped')
+      process.exit(0)
+    })
+}
