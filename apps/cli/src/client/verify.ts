@@ -7,7 +7,6 @@
 import { Command, Option } from 'commander'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { CID } from 'multiformats/cid'
-import { createSweepHost } from '@sweep/dht'
 import type { ContentRouting } from '@libp2p/interface'
 import type { ApiClient } from './api-client.ts'
 import type { Stats } from './api-types.ts'
@@ -69,6 +68,8 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
     bootstrap ??= [...new Set(workers.flatMap((w) => w.bootstrap ?? []))]
     if (bootstrap.length === 0) throw new Error('the workers report no bootstrap addresses: pass --bootstrap MULTIADDR')
   }
+  // libp2p takes a second to load; only verify needs it, so the other subcommands start fast
+  const { createSweepHost } = await import('@sweep/dht')
   const host = await createSweepHost({ privateKey: await generateKeyPair('Ed25519'), bootstrap })
   const lookups: VerifyLookup[] = []
   try {

@@ -6,9 +6,7 @@ import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { generateIdentity } from '@sweep/dht'
-import { freePort } from '@sweep/store'
-import { startTestnet, type Testnet } from '@sweep/testnet'
+import type { Testnet } from '@sweep/testnet'
 import { ApiClient, ApiUnreachableError } from '../client/api-client.ts'
 import type { Stats } from '../client/api-types.ts'
 import { chooseRedis, type ChosenRedis } from './redis.ts'
@@ -90,6 +88,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
 
     const identityFile = join(dir, 'identity.key')
     if (!existsSync(identityFile)) {
+      // libp2p, the testnet and the store load lazily: the client subcommands share this binary and should start fast
+      const { generateIdentity } = await import('@sweep/dht')
       await generateIdentity(identityFile)
       log(`identity: generated ${identityFile}`)
     }
@@ -98,6 +98,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     let bootstrap = [...(options.bootstrap ?? [])]
     if (options.testnet !== undefined) {
       const started = Date.now()
+      const { startTestnet } = await import('@sweep/testnet')
       testnet = await startTestnet({ nodes: options.testnet, log })
       const net = testnet
       cleanups.push(() => net.stop())
@@ -150,7 +151,9 @@ async function apiListen(text: string): Promise<{ host: string; port: number }> 
   const port = Number(match[3])
   if (port > 65_535) throw new Error(`--api: port ${port} is out of range`)
   // the clients need to know the port, so "any port" is chosen here rather than by the coordinator
-  return { host, port: port === 0 ? await freePort() : port }
+  if (port !== 0) return { host, port }
+  const { freePort } = await import('@sweep/store')
+  return { host, port: await freePort() }
 }
 
 /** Until GET /v1/stats answers and lists every worker; a child that dies first fails it with its log tail. */

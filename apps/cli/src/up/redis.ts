@@ -1,7 +1,7 @@
 /** Which Redis `sweep up` uses: the one given, one already at 127.0.0.1:6379, or its own. */
 import { connect } from 'node:net'
 import { join } from 'node:path'
-import { startRedisServer, type RedisServer } from '@sweep/store'
+import type { RedisServer } from '@sweep/store'
 
 export const LOCAL_REDIS_URL = 'redis://127.0.0.1:6379'
 
@@ -19,6 +19,7 @@ export interface ChosenRedis {
 export async function chooseRedis(redis: string | undefined, dir: string): Promise<ChosenRedis> {
   if (redis !== undefined && redis !== 'private') return { url: redis, source: 'given' }
   if (redis === undefined && await answersPing('127.0.0.1', 6379)) return { url: LOCAL_REDIS_URL, source: 'local' }
+  const { startRedisServer } = await import('@sweep/store')
   const server = await startRedisServer({ dir: join(dir, 'redis'), appendOnly: true })
   return { url: server.url, server, source: 'started' }
 }
