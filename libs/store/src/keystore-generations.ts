@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { bucketKey, bucketOf, type StoreKeys } from './names.ts'
-import { execPipeline, runScript } from './scripts.ts'
+import { execPipeline, queueScript, runScript } from './scripts.ts'
 
 /** What the keystore and its resets share about one namespace's keystore. */
 export interface KeystoreContext {
@@ -16,33 +16,118 @@ export function bucketName(context: KeystoreContext, generation: number, bucket:
 }
 
 export function sha256(bytes: Uint8Array): Buffer {
-  return createHash('sha256').update(bytes).digest()
+  // the one-shot form: about a third cheaper than createHash for 34-byte inputs
+  return hash('sha256', bytes, 'buffer')
 }
 
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
-export interface BucketGroup {
+/**
+ * One script call's share of a write: members grouped by bucket, several buckets per
+ * call, members in bucket order.
+ */
+export interface BucketCall {
+  readonly buckets: number[]
+  /** Members of each bucket, in the order of buckets. */
+  readonly counts: number[]
   readonly fields: Buffer[]
   /** Index of each field in the caller's array. */
   readonly positions: number[]
 }
 
-/** The multihashes grouped by bucket, so each bucket gets one command. */
-export function groupByBucket(multihashes: readonly Uint8Array[], bucketBits: number): Map<number, BucketGroup> {
-  const groups = new Map<number, BucketGroup>()
+/**
+ * Members per script call: enough to amortise the call, few enough that one call
+ * holds Redis for only a few milliseconds.
+ */
+export const CALL_MEMBERS = 1024
+
+/** Multihashes per pipeline in add and remove, so a huge call never builds one giant request. */
+export const WRITE_CHUNK = 20_000
+
+/** Groups multihashes by bucket and packs the groups into script calls of at most maxMembers. */
+export function planCalls(multihashes: readonly Uint8Array[], bucketBits: number, maxMembers = CALL_MEMBERS): BucketCall[] {
+  const groups = new Map<number, number[]>()
   multihashes.forEach((multihash, position) => {
     if (!(multihash instanceof Uint8Array) || multihash.length === 0) {
       throw new Error(`multihashes[${position}]: expected non-empty bytes, got ${multihash instanceof Uint8Array ? 'empty bytes' : typeof multihash}`)
     }
     const bucket = bucketOf(sha256(multihash), bucketBits)
-    let group = groups.get(bucket)
-    if (group === undefined) groups.set(bucket, group = { fields: [], positions: [] })
-    group.fields.push(asBuffer(multihash))
-    group.positions.push(position)
+    const group = groups.get(bucket)
+    if (group === undefined) groups.set(bucket, [position])
+    else group.push(position)
   })
-  return groups
+  const calls: BucketCall[] = []
+  let call: BucketCall = { buckets: [], counts: [], fields: [], positions: [] }
+  for (const [bucket, positions] of groups) {
+    for (let from = 0; from < positions.length;) {
+      if (call.fields.length >= maxMembers) {
+        calls.push(call)
+        call = { buckets: [], counts: [], fields: [], positions: [] }
+      }
+      const take = positions.slice(from, from + maxMembers - call.fields.length)
+      call.buckets.push(bucket)
+      call.counts.push(take.length)
+      for (const position of take) {
+        call.fields.push(asBuffer(multihashes[position]))
+        call.positions.push(position)
+      }
+      from += take.length
+    }
+  }
+  if (call.fields.length > 0) calls.push(call)
+  return calls
+}
+
+/** What an add did to each multihash, by input position. */
+export const STORED_ALREADY = 0
+export const ADDED = 1
+/** Added to the generation being built, and present in the one it replaces. */
+export const ADDED_KEPT = 2
+
+/**
+ * Adds multihashes to a generation's buckets, all script calls in one pipeline;
+ * returns one outcome per multihash. With compareWith, new members are checked
+ * against that generation's buckets too.
+ */
+export async function addToGeneration(
+  context: KeystoreContext, generation: number, multihashes: readonly Uint8Array[],
+  options: { once?: boolean; compareWith?: number } = {}
+): Promise<Uint8Array> {
+  const outcomes = new Uint8Array(multihashes.length)
+  const calls = planCalls(multihashes, context.bucketBits)
+  if (calls.length === 0) return outcomes
+  const compare = options.compareWith
+  const pipeline = context.redis.pipeline()
+  for (const call of calls) {
+    const keys = call.buckets.map((bucket) => bucketName(context, generation, bucket))
+    if (compare !== undefined) for (const bucket of call.buckets) keys.push(bucketName(context, compare, bucket))
+    queueScript(pipeline, 'sweepKeystoreAdd', keys,
+      [options.once ? '1' : '', call.buckets.length, compare === undefined ? '' : '1', ...call.counts, ...call.fields])
+  }
+  const replies = await execPipeline(pipeline)
+  calls.forEach((call, i) => {
+    const reply = replies[i] as string
+    for (let j = 0; j < call.positions.length; j++) outcomes[call.positions[j]] = reply.charCodeAt(j) - 48
+  })
+  return outcomes
+}
+
+/** Deletes multihashes (with onlyOnce, only those still flagged once); returns how many went. */
+export async function removeFromGeneration(
+  context: KeystoreContext, generation: number, multihashes: readonly Uint8Array[], onlyOnce: boolean
+): Promise<number> {
+  const calls = planCalls(multihashes, context.bucketBits)
+  if (calls.length === 0) return 0
+  const pipeline = context.redis.pipeline()
+  for (const call of calls) {
+    queueScript(pipeline, 'sweepKeystoreRemove', call.buckets.map((bucket) => bucketName(context, generation, bucket)),
+      [onlyOnce ? '1' : '', call.buckets.length, ...call.counts, ...call.fields])
+  }
+  let removed = 0
+  for (const n of await execPipeline(pipeline)) removed += n as number
+  return removed
 }
 
 export async function currentGeneration(context: KeystoreContext): Promise<number> {

@@ -1,7 +1,7 @@
 import {
-  bucketName, deleteGeneration, groupByBucket, type KeystoreContext
+  ADDED_KEPT, addToGeneration, deleteGeneration, STORED_ALREADY, WRITE_CHUNK, type KeystoreContext
 } from './keystore-generations.ts'
-import { execPipeline, queueScript, runScript } from './scripts.ts'
+import { runScript } from './scripts.ts'
 
 export interface ResetOutcome {
   /** Keys in the new set. */
@@ -58,27 +58,21 @@ export class GenerationReset implements KeystoreReset {
     this.assertBuilding('add to')
     if (multihashes.length === 0) return 0
     const { redis, names } = this.context
-    const groups = groupByBucket(multihashes, this.context.bucketBits)
-    const pipeline = redis.pipeline()
-    // the lock check rides in the same round trip; if it fails the writes went to a
-    // generation nobody will commit, which the next open deletes
-    queueScript(pipeline, 'sweepKeystoreRenewReset', [names.keystoreResetLock], [this.generation, this.lockTtlMs])
-    for (const [bucket, group] of groups) {
-      queueScript(pipeline, 'sweepKeystoreAdd', [bucketName(this.context, this.generation, bucket)], ['', ...group.fields])
-      pipeline.hmget(bucketName(this.context, this.baseGeneration, bucket), ...group.fields)
-    }
-    const results = await execPipeline(pipeline)
-    if (results[0] !== 1) throw this.lockLost()
+    const renewed = await runScript(redis, 'sweepKeystoreRenewReset', [names.keystoreResetLock], [this.generation, this.lockTtlMs])
+    if (renewed !== 1) throw this.lockLost()
+    // if the lock expires from here on, the writes land in a generation nobody will commit, which the next open deletes
     let added = 0
-    let at = 1
-    for (const _group of groups.values()) {
-      const fresh = results[at] as number[]
-      const inOld = results[at + 1] as Array<string | null>
-      at += 2
-      added += fresh.length
-      for (const index of fresh) if (inOld[index] !== null) this.kept++
+    for (let start = 0; start < multihashes.length; start += WRITE_CHUNK) {
+      const chunk = multihashes.slice(start, start + WRITE_CHUNK)
+      const outcomes = await addToGeneration(this.context, this.generation, chunk, { compareWith: this.baseGeneration })
+      let fresh = 0
+      for (const outcome of outcomes) {
+        if (outcome !== STORED_ALREADY) fresh++
+        if (outcome === ADDED_KEPT) this.kept++
+      }
+      if (fresh > 0) await redis.incrby(names.keystoreTotal(this.generation), fresh)
+      added += fresh
     }
-    if (added > 0) await redis.incrby(names.keystoreTotal(this.generation), added)
     return added
   }
 

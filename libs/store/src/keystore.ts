@@ -2,12 +2,13 @@ import type { Redis } from 'ioredis'
 import { keyHasPrefix, parsePrefix, type Prefix } from '@sweep/keyspace'
 import type { ProvideKey } from '@sweep/sweep'
 import {
-  bucketName, currentGeneration, deleteOrphanGenerations, groupByBucket, sha256, type KeystoreContext
+  addToGeneration, bucketName, currentGeneration, deleteOrphanGenerations, planCalls, removeFromGeneration, sha256,
+  STORED_ALREADY, WRITE_CHUNK, type KeystoreContext
 } from './keystore-generations.ts'
 import { GenerationReset, type KeystoreReset } from './keystore-reset.ts'
 import { checkListpackConfig } from './listpack.ts'
 import { bucketRange, DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
-import { defineScripts, execPipeline, queueScript, runScript } from './scripts.ts'
+import { defineScripts, execPipeline, runScript } from './scripts.ts'
 
 export interface StoredKey extends ProvideKey {
   /** Provide once, don't reprovide. */
@@ -25,8 +26,6 @@ export interface KeystoreOptions {
 export const DEFAULT_BUCKET_BITS = 16
 /** Commands per pipeline when a call touches many buckets. */
 const PIPELINE_BUCKETS = 4096
-/** Multihashes per round trip in add and remove. */
-const WRITE_CHUNK = 20_000
 
 /**
  * The set of multihashes to provide, in Redis. Members live in HASH buckets keyed by
@@ -79,35 +78,27 @@ export class Keystore {
     for (let start = 0; start < multihashes.length; start += WRITE_CHUNK) {
       const chunk = multihashes.slice(start, start + WRITE_CHUNK)
       const generation = await this.generation()
-      const groups = groupByBucket(chunk, this.bucketBits)
-      const pipeline = this.context.redis.pipeline()
-      for (const [bucket, group] of groups) {
-        queueScript(pipeline, 'sweepKeystoreAdd', [this.bucket(generation, bucket)], [options.once ? '1' : '', ...group.fields])
-      }
-      const results = await execPipeline(pipeline)
-      const positions: number[] = []
-      let at = 0
-      for (const group of groups.values()) for (const index of results[at++] as number[]) positions.push(group.positions[index])
-      if (positions.length > 0) await this.context.redis.incrby(this.context.names.keystoreTotal(generation), positions.length)
-      positions.sort((a, b) => a - b)
-      for (const position of positions) added.push(chunk[position])
+      const outcomes = await addToGeneration(this.context, generation, chunk, { once: options.once === true })
+      const before = added.length
+      outcomes.forEach((outcome, position) => { if (outcome !== STORED_ALREADY) added.push(chunk[position]) })
+      if (added.length > before) await this.context.redis.incrby(this.context.names.keystoreTotal(generation), added.length - before)
     }
     return added
   }
 
   /** Removes keys; returns how many were present. */
   async remove(multihashes: readonly Uint8Array[]): Promise<number> {
-    return this.removeWith(multihashes, (pipeline, bucket, fields) => pipeline.hdel(bucket, ...fields))
+    return this.removeWhere(multihashes, false)
   }
 
   /** Removes the keys that are still flagged once (a permanent add since clears the flag). */
   async removeOnce(multihashes: readonly Uint8Array[]): Promise<number> {
-    return this.removeWith(multihashes, (pipeline, bucket, fields) => queueScript(pipeline, 'sweepKeystoreRemoveOnce', [bucket], fields))
+    return this.removeWhere(multihashes, true)
   }
 
   async lookup(multihash: Uint8Array): Promise<{ stored: boolean; once: boolean }> {
-    const [[bucket, group]] = groupByBucket([multihash], this.bucketBits)
-    const value = await this.context.redis.hget(this.bucket(await this.generation(), bucket), group.fields[0])
+    const [{ buckets: [bucket], fields: [field] }] = planCalls([multihash], this.bucketBits)
+    const value = await this.context.redis.hget(this.bucket(await this.generation(), bucket), field)
     return { stored: value !== null, once: value === '1' }
   }
 
@@ -227,19 +218,11 @@ export class Keystore {
     return bucketName(this.context, generation, bucket)
   }
 
-  private async removeWith(
-    multihashes: readonly Uint8Array[],
-    queue: (pipeline: ReturnType<Redis['pipeline']>, bucket: string, fields: Buffer[]) => void
-  ): Promise<number> {
+  private async removeWhere(multihashes: readonly Uint8Array[], onlyOnce: boolean): Promise<number> {
     let removed = 0
     for (let start = 0; start < multihashes.length; start += WRITE_CHUNK) {
       const generation = await this.generation()
-      const pipeline = this.context.redis.pipeline()
-      for (const [bucket, group] of groupByBucket(multihashes.slice(start, start + WRITE_CHUNK), this.bucketBits)) {
-        queue(pipeline, this.bucket(generation, bucket), group.fields)
-      }
-      let n = 0
-      for (const count of await execPipeline(pipeline)) n += count as number
+      const n = await removeFromGeneration(this.context, generation, multihashes.slice(start, start + WRITE_CHUNK), onlyOnce)
       if (n > 0) await this.context.redis.decrby(this.context.names.keystoreTotal(generation), n)
       removed += n
     }

@@ -7,35 +7,58 @@ import type { ChainableCommander, Redis } from 'ioredis'
  */
 const SCRIPTS = {
   /**
-   * KEYS[1] bucket; ARGV[1] '' (permanent) or '1' (once); ARGV[2..] multihashes.
-   * Returns the 0-based indices of the multihashes that were not in the bucket.
-   * A permanent add turns an existing once member permanent; a once add never
-   * touches an existing member.
+   * Adds members to several buckets in one call: one Lua call per bucket would make
+   * the per-command overhead (mostly the client's) the cost of an add.
+   * KEYS[1..m] buckets, then, when ARGV[3] is '1', KEYS[m+1..2m] the same buckets of
+   * the generation being replaced. ARGV[1] '' (permanent) or '1' (once), ARGV[2] m,
+   * ARGV[4..3+m] members per bucket, then the members, bucket by bucket.
+   * Returns one character per member: '0' was stored already, '1' new, '2' new here
+   * but present in the replaced generation. A permanent add turns an existing once
+   * member permanent; a once add never touches an existing member.
    */
   sweepKeystoreAdd: {
-    keys: 1,
-    lua: `local out = {}
-local value = ARGV[1]
-for i = 2, #ARGV do
-  if redis.call('HSETNX', KEYS[1], ARGV[i], value) == 1 then
-    out[#out + 1] = i - 2
-  elseif value == '' and redis.call('HGET', KEYS[1], ARGV[i]) == '1' then
-    redis.call('HSET', KEYS[1], ARGV[i], '')
+    keys: 0,
+    lua: `local value = ARGV[1]
+local m = tonumber(ARGV[2])
+local compare = ARGV[3] == '1'
+local out = {}
+local at = 4 + m
+for b = 1, m do
+  local bucket = KEYS[b]
+  for _ = 1, tonumber(ARGV[3 + b]) do
+    local member = ARGV[at]
+    if redis.call('HSETNX', bucket, member, value) == 1 then
+      if compare and redis.call('HEXISTS', KEYS[m + b], member) == 1 then out[#out + 1] = '2' else out[#out + 1] = '1' end
+    else
+      if value == '' and redis.call('HGET', bucket, member) == '1' then redis.call('HSET', bucket, member, '') end
+      out[#out + 1] = '0'
+    end
+    at = at + 1
   end
 end
-return out`
+return table.concat(out)`
   },
-  /** KEYS[1] bucket; ARGV multihashes. Deletes those still flagged once; returns how many. */
-  sweepKeystoreRemoveOnce: {
-    keys: 1,
-    lua: `local n = 0
-for i = 1, #ARGV do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == '1' then
-    redis.call('HDEL', KEYS[1], ARGV[i])
-    n = n + 1
+  /**
+   * KEYS[1..m] buckets; ARGV[1] '1' to delete only members still flagged once, ARGV[2] m,
+   * ARGV[3..2+m] members per bucket, then the members. Returns how many were deleted.
+   */
+  sweepKeystoreRemove: {
+    keys: 0,
+    lua: `local onlyOnce = ARGV[1] == '1'
+local m = tonumber(ARGV[2])
+local removed = 0
+local at = 3 + m
+for b = 1, m do
+  local bucket = KEYS[b]
+  for _ = 1, tonumber(ARGV[2 + b]) do
+    local member = ARGV[at]
+    if not onlyOnce or redis.call('HGET', bucket, member) == '1' then
+      removed = removed + redis.call('HDEL', bucket, member)
+    end
+    at = at + 1
   end
 end
-return n`
+return removed`
   },
   /**
    * KEYS[1] reset lock, [2] generation seq, [3] generations set; ARGV[1] lock ttl ms.
@@ -128,7 +151,8 @@ type ScriptFunction = (...args: ScriptArg[]) => unknown
 /** Registers the scripts on a client once; pipelines made afterwards inherit them. */
 export function defineScripts(redis: Redis): void {
   for (const [name, script] of Object.entries(SCRIPTS)) {
-    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua })
+    // keys 0: the caller passes the key count first, for scripts over a variable number of buckets
+    if (!(name in redis)) redis.defineCommand(name, script.keys === 0 ? { lua: script.lua } : { numberOfKeys: script.keys, lua: script.lua })
   }
 }
 
@@ -139,11 +163,15 @@ function scriptOf(target: Redis | ChainableCommander, name: ScriptName): ScriptF
 }
 
 export function runScript(redis: Redis, name: ScriptName, keys: readonly ScriptArg[], args: readonly ScriptArg[]): Promise<unknown> {
-  return scriptOf(redis, name).call(redis, ...keys, ...args) as Promise<unknown>
+  return scriptOf(redis, name).call(redis, ...withKeyCount(name, keys), ...args) as Promise<unknown>
 }
 
 export function queueScript(pipeline: ChainableCommander, name: ScriptName, keys: readonly ScriptArg[], args: readonly ScriptArg[]): void {
-  scriptOf(pipeline, name).call(pipeline, ...keys, ...args)
+  scriptOf(pipeline, name).call(pipeline, ...withKeyCount(name, keys), ...args)
+}
+
+function withKeyCount(name: ScriptName, keys: readonly ScriptArg[]): readonly ScriptArg[] {
+  return SCRIPTS[name].keys === 0 ? [keys.length, ...keys] : keys
 }
 
 /** Results of pipeline.exec(), throwing the first command error instead of returning it. */

@@ -55,6 +55,16 @@ describe('Keystore add, remove, lookup', () => {
     expect(await keystore.count('')).toBe(400)
   })
 
+  it('adds more members to one bucket than one script call carries', async () => {
+    const keystore = await Keystore.open(t.redis, { namespace: 'big-bucket', bucketBits: 1 })
+    const keys = multihashes(2500, 'big')
+    expect(await keystore.add(keys)).toHaveLength(2500)
+    expect(await keystore.add(keys.slice(0, 1500))).toEqual([])
+    expect(await keystore.count('0')).toBe(keys.filter((k) => kadKey(k)[0] < 128).length)
+    expect(await keystore.remove(keys.slice(0, 2000))).toBe(2000)
+    expect(await keystore.total()).toBe(500)
+  })
+
   it('rejects empty multihashes naming their position', async () => {
     const keystore = await Keystore.open(t.redis, { namespace: 'bad' })
     await expect(keystore.add([multihash(1), new Uint8Array(0)])).rejects.toThrow('multihashes[1]: expected non-empty bytes')
