@@ -28,6 +28,11 @@ export function positiveIntArg(value: string): number {
   return n
 }
 
+/** Variadic flags also take comma- or space-separated lists, like the worker's. */
+export function listArg(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(/[\s,]+/).filter((s) => s !== '')]
+}
+
 export function durationArg(value: string): number {
   try {
     return parseDuration(value)

@@ -65,10 +65,10 @@ class BarProgress implements TransferProgress {
       clearOnComplete: false,
       gracefulExit: false,
       fps: 5,
-      barsize: 30,
+      barsize: 20,
       format: (opts, params, payload: { text?: string }) => {
-        const bar = this.totalBytes === undefined ? '' : `[${(opts.barCompleteString ?? '').slice(0, Math.round(params.progress * 30))}` +
-          `${(opts.barIncompleteString ?? '').slice(0, 30 - Math.round(params.progress * 30))}] `
+        const bar = this.totalBytes === undefined ? '' : `[${(opts.barCompleteString ?? '').slice(0, Math.round(params.progress * 20))}` +
+          `${(opts.barIncompleteString ?? '').slice(0, 20 - Math.round(params.progress * 20))}] `
         return `${this.label} ${bar}${payload.text ?? ''}`
       }
     }, cliProgress.Presets.shades_classic)

@@ -12,7 +12,7 @@ import type { ApiClient } from './api-client.ts'
 import type { Stats } from './api-types.ts'
 import { formatDuration, formatInt, formatPercent, percentile } from './format.ts'
 import {
-  clientOf, durationArg, EXIT_VERIFY_BELOW_MIN, interruptible, positiveIntArg, printJson, ratioArg, withApiOptions, type ApiFlags
+  clientOf, durationArg, EXIT_VERIFY_BELOW_MIN, interruptible, listArg, positiveIntArg, printJson, ratioArg, withApiOptions, type ApiFlags
 } from './options.ts'
 
 export interface VerifyOptions {
@@ -70,7 +70,12 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
   }
   // libp2p takes a second to load; only verify needs it, so the other subcommands start fast
   const { createSweepHost } = await import('@sweep/dht')
-  const host = await createSweepHost({ privateKey: await generateKeyPair('Ed25519'), bootstrap })
+  const host = await createSweepHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    bootstrap,
+    // a busy network (or machine) answers slowly; a verify that can't even join it says nothing about the records
+    bootstrapTimeoutMs: Math.max(30_000, options.timeoutMs ?? 30_000)
+  })
   const lookups: VerifyLookup[] = []
   try {
     let next = 0
@@ -151,7 +156,7 @@ export function verifyCommand(): Command {
   return withApiOptions(new Command('verify'))
     .description('look sampled CIDs up with kad-dht findProviders from a fresh client and report the success rate')
     .addOption(new Option('--sample <n>', 'CIDs to look up (at most 10000)').argParser(positiveIntArg).default(50))
-    .addOption(new Option('--bootstrap <multiaddr...>', 'DHT entry points with /p2p/ (default: the workers\' bootstrap addresses)'))
+    .addOption(new Option('--bootstrap <multiaddr...>', 'DHT entry points with /p2p/ (default: the workers\' bootstrap addresses)').argParser(listArg))
     .addOption(new Option('--provider <peerId>', 'provider peer ID to expect (default: the workers\' peer ID)'))
     .addOption(new Option('--timeout <duration>', 'per-lookup timeout').argParser(durationArg).default(30_000, '30s'))
     .addOption(new Option('--concurrency <n>', 'lookups in flight').argParser(positiveIntArg).default(10))

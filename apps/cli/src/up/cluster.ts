@@ -3,6 +3,7 @@
  * one coordinator and N workers as child processes running the real `sweep` bin.
  */
 import type { ChildProcess } from 'node:child_process'
+import { connect } from 'node:net'
 import { existsSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -151,9 +152,26 @@ async function apiListen(text: string): Promise<{ host: string; port: number }> 
   const port = Number(match[3])
   if (port > 65_535) throw new Error(`--api: port ${port} is out of range`)
   // the clients need to know the port, so "any port" is chosen here rather than by the coordinator
-  if (port !== 0) return { host, port }
+  if (port !== 0) {
+    // otherwise our coordinator would fail to bind while the other one answers our readiness checks
+    if (await isListening(host, port)) throw new Error(`--api: something already listens on ${host}:${port} (another sweep up?); pass --api HOST:PORT with a free port`)
+    return { host, port }
+  }
   const { freePort } = await import('@sweep/store')
   return { host, port: await freePort() }
+}
+
+function isListening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port })
+    const done = (yes: boolean) => {
+      socket.destroy()
+      resolve(yes)
+    }
+    socket.setTimeout(500, () => done(false))
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+  })
 }
 
 /** Until GET /v1/stats answers and lists every worker; a child that dies first fails it with its log tail. */

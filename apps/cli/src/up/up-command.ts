@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ApiClient } from '../client/api-client.ts'
-import { durationArg, positiveIntArg } from '../client/options.ts'
+import { durationArg, listArg, positiveIntArg } from '../client/options.ts'
 import { startLocalCluster, DEFAULT_ANNOUNCE } from './cluster.ts'
 import { LiveView } from './live-view.ts'
 import { describeExit } from './processes.ts'
@@ -14,15 +14,12 @@ interface UpFlags {
   readonly workers: number
   readonly concurrency: number
   readonly bootstrap?: string[]
-  readonly announce: string[]
+  readonly announce?: string[]
   readonly interval: number
   readonly api: string
   readonly redis?: string
   readonly dir: string
 }
-
-/** Variadic flags also take comma-separated lists, like the worker's. */
-const list = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), ...value.split(/[\s,]+/).filter((s) => s !== '')]
 
 export function upCommand(): Command {
   return new Command('up')
@@ -30,11 +27,11 @@ export function upCommand(): Command {
     .addOption(new Option('--testnet <n>', 'start N real kad-dht servers on 127.0.0.1 and provide to them').argParser(positiveIntArg))
     .addOption(new Option('--workers <n>', 'worker processes').argParser(positiveIntArg).default(2))
     .addOption(new Option('--concurrency <n>', 'region jobs per worker').argParser(positiveIntArg).default(4))
-    .addOption(new Option('--bootstrap <multiaddr...>', 'DHT bootstrap peers with /p2p/ (required without --testnet)').env('SWEEP_BOOTSTRAP').argParser(list))
-    .addOption(new Option('--announce <multiaddr...>', 'addresses of the content-serving peer, put in provider records').argParser(list).default(DEFAULT_ANNOUNCE))
+    .addOption(new Option('--bootstrap <multiaddr...>', 'DHT bootstrap peers with /p2p/ (required without --testnet)').env('SWEEP_BOOTSTRAP').argParser(listArg))
+    .addOption(new Option('--announce <multiaddr...>', `addresses of the content-serving peer, put in provider records (default: ${DEFAULT_ANNOUNCE.join(' ')})`).argParser(listArg))
     .addOption(new Option('--interval <duration>', 'reprovide interval').argParser(durationArg).default(22 * 3_600_000, '22h'))
     .addOption(new Option('--api <host:port>', 'where the coordinator serves the HTTP API').default('127.0.0.1:8080'))
-    .addOption(new Option('--redis <url>', 'Redis URL (default: 127.0.0.1:6379 if it answers, else a redis-server we start)').env('SWEEP_REDIS_URL'))
+    .addOption(new Option('--redis <url>', 'Redis URL; "private" starts our own in <dir>/redis (default: 127.0.0.1:6379 if it answers, else our own)').env('SWEEP_REDIS_URL'))
     .addOption(new Option('--dir <path>', 'state directory: identity key, logs, our redis data').env('SWEEP_DIR').default('./.sweep'))
     .action(async (flags: UpFlags) => {
       const started = Date.now()
@@ -64,6 +61,8 @@ export function upCommand(): Command {
       const reason = await new Promise<{ signal: string } | { crashed: string }>((resolve) => {
         process.once('SIGINT', () => resolve({ signal: 'SIGINT' }))
         process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }))
+        // a closed terminal must not orphan the workers, testnet and redis
+        process.once('SIGHUP', () => resolve({ signal: 'SIGHUP' }))
         void coordinator.exited.then((outcome) => resolve({ crashed: describeExit(coordinator, outcome) }))
       })
       stopping = true
