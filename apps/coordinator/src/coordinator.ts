@@ -5,7 +5,7 @@ import { kadKeyOf } from '@sweep/keyspace'
 import { RegionQueue, ResultConsumer } from '@sweep/queue'
 import { connectRedis, Keystore, LeaderLease, ScheduleStore, waitForRedis, type Fence } from '@sweep/store'
 import { createMetrics, initTracing, startOpsServer, type OpsServer } from '@sweep/telemetry'
-import { startApiServer, type ApiServer } from './api/server.ts'
+import { startApiServer } from './api/server.ts'
 import { defaultRetry, type RetryPolicy } from './history.ts'
 import { Scheduler } from './scheduler.ts'
 

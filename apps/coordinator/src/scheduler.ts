@@ -1,17 +1,16 @@
 import type { Logger } from 'pino'
-import { context, trace, type Tracer } from '@opentelemetry/api'
 import { PrefixTrie, prefixesOfLength, type KadKey, type Prefix } from '@sweep/keyspace'
-import { dueRegions, type CycleClock } from '@sweep/sweep'
-import type { RegionJob, RegionQueue, RegionResult } from '@sweep/queue'
+import { cycleNumber, dueRegions, type CycleClock } from '@sweep/sweep'
+import { provideJobId, regionJobId, type RegionJob, type RegionQueue, type RegionResult } from '@sweep/queue'
 import type { Fence, RegionRecord, ScheduleStore } from '@sweep/store'
-import { injectTrace, type SweepMetrics } from '@sweep/telemetry'
+import { context, injectTrace, trace, type SweepMetrics, type Tracing } from '@sweep/telemetry'
 import { applyResult, type RetryPolicy } from './history.ts'
 
 export interface SchedulerDeps {
   readonly schedule: ScheduleStore
   readonly queue: RegionQueue
   readonly metrics: SweepMetrics
-  readonly tracer: Tracer
+  readonly tracer: Tracing['tracer']
   readonly log: Logger
   readonly fence: Fence
   readonly intervalMs: number
@@ -31,7 +30,8 @@ export class Scheduler {
   private readonly deps: SchedulerDeps
   private readonly now: () => number
   private regions = new Map<Prefix, RegionRecord>()
-  private readonly inflight = new Map<Prefix, number>()
+  /** Regions with a job out, so no second job runs on them at once. */
+  private readonly inflight = new Map<Prefix, { jobId: string; since: number }>()
   private readonly retryAt = new Map<Prefix, number>()
   private clock?: CycleClock
 
@@ -93,7 +93,7 @@ export class Scheduler {
         trace: this.traced('region.enqueue', due.prefix)
       }
       await this.deps.queue.enqueue(job)
-      this.inflight.set(due.prefix, now)
+      this.inflight.set(due.prefix, { jobId: regionJobId(job), since: now })
       queued++
     }
     if (queued > 0) this.deps.log.debug({ queued }, 'enqueued due regions')
@@ -101,8 +101,8 @@ export class Scheduler {
   }
 
   private isPending(prefix: Prefix, now: number): boolean {
-    const since = this.inflight.get(prefix)
-    if (since !== undefined && now - since < this.deps.inflightTimeoutMs) return true
+    const out = this.inflight.get(prefix)
+    if (out !== undefined && now - out.since < this.deps.inflightTimeoutMs) return true
     return (this.retryAt.get(prefix) ?? 0) > now
   }
 
@@ -120,12 +120,27 @@ export class Scheduler {
     }
     const busy: Prefix[] = []
     for (const prefix of regions) {
-      const outcome = await this.deps.queue.requestProvide(prefix, this.traced('region.provide', prefix))
+      const outcome = await this.provideOnce(prefix)
       if (outcome === 'busy') busy.push(prefix)
-      else this.inflight.set(prefix, this.now())
     }
     // a running job may have read its keys before these arrived: ask again once it is done
     if (busy.length > 0) await this.deps.schedule.markDirty(busy)
+  }
+
+  /**
+   * A waiting job of the region will read the new keys anyway; a running one may have
+   * read past them already, so the region waits for it rather than run twice at once.
+   */
+  private async provideOnce(prefix: Prefix): Promise<'queued' | 'merged' | 'busy'> {
+    const out = this.inflight.get(prefix)
+    if (out !== undefined) {
+      const state = await this.deps.queue.state(out.jobId)
+      if (state === 'active') return 'busy'
+      if (state === 'waiting' || state === 'delayed' || state === 'prioritized') return 'merged'
+    }
+    const outcome = await this.deps.queue.requestProvide(prefix, this.traced('region.provide', prefix), this.clock ? cycleNumber(this.clock, this.now()) : 0)
+    if (outcome !== 'busy') this.inflight.set(prefix, { jobId: provideJobId(prefix), since: this.now() })
+    return outcome
   }
 
   private traced(name: string, prefix: Prefix): Record<string, string> {
@@ -147,7 +162,7 @@ export class Scheduler {
       metrics.regionJobs.inc({ reason: result.job.reason, outcome: 'error' })
       return
     }
-    this.inflight.delete(prefix)
+    if (this.inflight.get(prefix)?.jobId === result.jobId) this.inflight.delete(prefix)
     const update = applyResult(this.regions, result, this.deps.retry)
     if (update.remove.length > 0) {
       await schedule.replaceRegions(update.remove, update.upsert, fence)

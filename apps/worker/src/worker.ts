@@ -1,11 +1,10 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
-import { context, trace } from '@opentelemetry/api'
 import { createSweepHost, loadIdentity, type SweepHost } from '@sweep/dht'
 import { RegionWorker, type RegionJob } from '@sweep/queue'
 import { connectRedis, Keystore, ScheduleStore, waitForRedis } from '@sweep/store'
-import { createMetrics, extractTrace, initTracing, startOpsServer } from '@sweep/telemetry'
+import { context, createMetrics, extractTrace, initTracing, startOpsServer, trace } from '@sweep/telemetry'
 import { sampleNetwork, Sweeper, systemClock, type RegionReport, type SweepConfig } from '@sweep/sweep'
 import { OnceTracker } from './once.ts'
 

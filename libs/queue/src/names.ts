@@ -77,13 +77,14 @@ function prefixPart(prefix: Prefix): string {
 }
 
 /**
- * Reprovide, catch-up, retry and manual jobs share one lane, so a region is
- * queued at most once per cycle and attempt whatever the reason; a provide job
- * queued through enqueue() has its own lane.
+ * One job per region, reason, cycle and attempt, so re-enqueueing after a restart
+ * is a no-op. Reasons keep separate lanes: a catch-up early in a cycle must not
+ * swallow the region's regular slot later in it. Manual sweeps are told apart by
+ * when they were asked for.
  */
-export function regionJobId(job: Pick<RegionJob, 'prefix' | 'reason' | 'cycle' | 'attempt'>): string {
-  const lane = job.reason === 'provide' ? 'provide' : 'region'
-  return `${lane}-${prefixPart(job.prefix)}-c${job.cycle}-a${job.attempt}`
+export function regionJobId(job: Pick<RegionJob, 'prefix' | 'reason' | 'cycle' | 'attempt' | 'enqueuedAt'>): string {
+  if (job.reason === 'manual') return `manual-${prefixPart(job.prefix)}-t${job.enqueuedAt}`
+  return `${job.reason}-${prefixPart(job.prefix)}-c${job.cycle}-a${job.attempt}`
 }
 
 /** The single burst-lane job of a region (requestProvide). */

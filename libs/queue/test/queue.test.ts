@@ -47,7 +47,7 @@ describe('RegionQueue and RegionWorker', () => {
     const q = queue(ns)
     const job = regionJob('0110')
     expect(await q.enqueue(job)).toBe(true)
-    expect(await q.enqueue({ ...job, reason: 'catch-up', enqueuedAt: job.enqueuedAt + 5 })).toBe(false)
+    expect(await q.enqueue({ ...job, enqueuedAt: job.enqueuedAt + 5 })).toBe(false)
     const ran: RegionJob[] = []
     const { results } = consumer(ns)
     worker(ns, recording(ran))
@@ -57,7 +57,7 @@ describe('RegionQueue and RegionWorker', () => {
     await sleep(300)
     expect(ran.map((j) => j.prefix)).toEqual(['0110'])
     expect(results).toHaveLength(1)
-    expect(results[0]).toMatchObject({ jobId: 'region-0110-c1-a0', job: { prefix: '0110', reason: 'reprovide' }, worker: 'w2', report: reportFor('0110'), attemptsMade: 0, retrying: false })
+    expect(results[0]).toMatchObject({ jobId: 'reprovide-0110-c1-a0', job: { prefix: '0110', reason: 'reprovide' }, worker: 'w2', report: reportFor('0110'), attemptsMade: 0, retrying: false })
     expect(results[0].error).toBeUndefined()
     expect(await q.counts()).toMatchObject({ waiting: 0, active: 0, completed: 1 })
   })
@@ -132,9 +132,9 @@ describe('RegionQueue and RegionWorker', () => {
     await waitFor(() => results.length >= 3, 15_000, 'three results')
     expect(calls).toBe(3)
     expect(results.map((r) => [r.jobId, r.attemptsMade, r.error, r.retrying, r.report?.prefix])).toEqual([
-      ['region-10-c1-a0', 0, 'dht unreachable (call 1)', true, undefined],
-      ['region-10-c1-a0', 1, 'dht unreachable (call 2)', true, undefined],
-      ['region-10-c1-a0', 2, undefined, false, '10']
+      ['reprovide-10-c1-a0', 0, 'dht unreachable (call 1)', true, undefined],
+      ['reprovide-10-c1-a0', 1, 'dht unreachable (call 2)', true, undefined],
+      ['reprovide-10-c1-a0', 2, undefined, false, '10']
     ])
   })
 
@@ -146,7 +146,7 @@ describe('RegionQueue and RegionWorker', () => {
     worker(ns, async () => { throw new Error('no peers') })
     await waitFor(() => results.length >= 3, 15_000, 'three results')
     expect(results.map((r) => r.retrying)).toEqual([true, true, false])
-    await waitFor(async () => (await q.state('region-11-c1-a2')) === 'failed', 5000, 'the job to fail')
+    await waitFor(async () => (await q.state('retry-11-c1-a2')) === 'failed', 5000, 'the job to fail')
   })
 
   it('does not retry a handler that throws UnrecoverableError', async () => {
@@ -156,7 +156,7 @@ describe('RegionQueue and RegionWorker', () => {
     let calls = 0
     const { results } = consumer(ns)
     worker(ns, async () => { calls++; throw new UnrecoverableError('prefix is not ours') })
-    await waitFor(async () => (await q.state('region-01-c1-a0')) === 'failed', 5000, 'the job to fail')
+    await waitFor(async () => (await q.state('reprovide-01-c1-a0')) === 'failed', 5000, 'the job to fail')
     await waitFor(() => results.length >= 1, 5000, 'the error result')
     await sleep(200)
     expect(calls).toBe(1)

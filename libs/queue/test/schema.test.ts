@@ -54,11 +54,12 @@ describe('parseRegionResult', () => {
 })
 
 describe('ids and keys', () => {
-  it('dedupes reprovide-lane jobs per prefix, cycle and attempt, whatever the reason', () => {
-    expect(regionJobId(regionJob('0101'))).toBe('region-0101-c1-a0')
-    expect(regionJobId(regionJob('0101', { reason: 'catch-up' }))).toBe('region-0101-c1-a0')
-    expect(regionJobId(regionJob('0101', { reason: 'retry', attempt: 1 }))).toBe('region-0101-c1-a1')
-    expect(regionJobId(regionJob('', { cycle: 7 }))).toBe('region-root-c7-a0')
+  it('dedupes region jobs per reason, prefix, cycle and attempt; manual sweeps per request', () => {
+    expect(regionJobId(regionJob('0101'))).toBe('reprovide-0101-c1-a0')
+    expect(regionJobId(regionJob('0101', { reason: 'catch-up' }))).toBe('catch-up-0101-c1-a0')
+    expect(regionJobId(regionJob('0101', { reason: 'manual', enqueuedAt: 42 }))).toBe('manual-0101-t42')
+    expect(regionJobId(regionJob('0101', { reason: 'retry', attempt: 1 }))).toBe('retry-0101-c1-a1')
+    expect(regionJobId(regionJob('', { cycle: 7 }))).toBe('reprovide-root-c7-a0')
     expect(provideJobId('0101')).toBe('provide-0101')
     expect(resultJobId('provide-0101', 1700000000000, 2)).toBe('provide-0101.1700000000000.2')
   })

@@ -34,7 +34,7 @@ export function multihashOf(text: string): Uint8Array {
   try {
     cid = text.startsWith('k') ? CID.parse(text, base36) : CID.parse(text)
   } catch (error) {
-    throw new Error(`not a CID (${error instanceof Error ? error.message : String(error)})`)
+    throw new Error(`not a CID (${error instanceof Error ? error.message : String(error)})`, { cause: error })
   }
   if (cid.multihash.code !== sha256.code || cid.multihash.size !== 32) {
     throw new Error(`multihash code 0x${cid.multihash.code.toString(16)} is not sha2-256; only sha2-256 CIDs can be provided`)

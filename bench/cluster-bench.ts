@@ -1,0 +1,151 @@
+/**
+ * `npm run bench:cluster`: the cluster as users run it — real coordinator and worker
+ * processes, Redis, and the `sweep provide` CLI. Measures the import rate from a file,
+ * the coordinator's memory with a large keystore, and end-to-end provide throughput on
+ * one testnet with 1 vs 2 workers side by side. Rewrites its section of BENCHMARKS.md.
+ */
+import { Command } from 'commander'
+import { spawn } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createHash, randomBytes } from 'node:crypto'
+import { generateIdentity } from '@sweep/dht'
+import { connectRedis, ScheduleStore, startRedisServer } from '@sweep/store'
+import { startTestnet } from '@sweep/testnet'
+import { randomCids, tempDir } from '../test/helpers.ts'
+import { cidOf, TestCluster } from '../test/lib/cluster.ts'
+import { waitUntil } from '../test/lib/processes.ts'
+import { formatCount, markdownTable, writeSection } from './lib/markdown.ts'
+
+const options = new Command()
+  .option('--nodes <n>', 'testnet servers for the end-to-end runs', '150')
+  .option('--cids <n>', 'CIDs provided end to end per run', '20000')
+  .option('--import <n>', 'CIDs imported from a file through the CLI', '1000000')
+  .option('--large <n>', 'keystore size for the coordinator memory run (0 skips it)', '10000000')
+  .option('--out <file>', 'where to write the table', 'BENCHMARKS.md')
+  .parse()
+  .opts()
+const log = (msg: string) => console.log(`[bench:cluster] ${msg}`)
+const SWEEP_BIN = fileURLToPath(new URL('../apps/cli/bin/sweep.js', import.meta.url))
+const dir = await tempDir('cluster-bench')
+const redis = await startRedisServer({ dir: join(dir, 'redis') })
+const identityFile = join(dir, 'provider.key')
+await generateIdentity(identityFile)
+
+/** n random sha2-256 CIDs, one per line, written without holding them in memory. */
+async function cidFile(n: number): Promise<string> {
+  const file = join(dir, `cids-${n}.txt`)
+  const out = createWriteStream(file)
+  for (let i = 0; i < n; i += 10_000) {
+    const lines: string[] = []
+    for (let j = i; j < Math.min(n, i + 10_000); j++) {
+      const digest = createHash('sha256').update(randomBytes(16)).digest()
+      lines.push(cidOf(Uint8Array.from([0x12, 0x20, ...digest])))
+    }
+    if (!out.write(lines.join('\n') + '\n')) await new Promise((resolve) => out.once('drain', resolve))
+  }
+  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())))
+  return file
+}
+
+/** `sweep provide FILE --json` as a user runs it; resolves with its summary and wall time. */
+async function importFile(apiUrl: string, file: string): Promise<{ ms: number; summary: Record<string, number> }> {
+  const started = performance.now()
+  const child = spawn(process.execPath, [SWEEP_BIN, 'provide', file, '--api', apiUrl, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let stdout = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  if (code !== 0) throw new Error(`sweep provide exited ${code}: ${stdout}`)
+  return { ms: performance.now() - started, summary: JSON.parse(stdout) as Record<string, number> }
+}
+
+async function rssMiB(pid: number): Promise<{ rss: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
+  return { rss: Math.round(kib('VmRSS') / 1024), peak: Math.round(kib('VmHWM') / 1024) }
+}
+
+async function importRun(n: number, namespace: string) {
+  const cluster = new TestCluster({ redisUrl: redis.url, identityFile, namespace })
+  const coordinator = await cluster.startCoordinator(`coordinator-${namespace}`)
+  log(`writing ${formatCount(n)} CIDs to a file`)
+  const file = await cidFile(n)
+  log(`importing ${formatCount(n)} CIDs with sweep provide`)
+  const { ms, summary } = await importFile(cluster.apiUrl, file)
+  const rate = n / (ms / 1000)
+  log(`imported ${formatCount(summary.added ?? 0)} new CIDs in ${(ms / 1000).toFixed(1)} s: ${formatCount(rate)} CIDs/s`)
+  return { cluster, coordinator, ms, rate, summary }
+}
+
+const rows: string[][] = []
+const notes: string[] = []
+
+// 1. import rate through the CLI and the API into the keystore
+const small = await importRun(Number(options.import), 'import')
+rows.push([`import ${formatCount(Number(options.import))} CIDs from a file (sweep provide → API → Redis)`, `${formatCount(small.rate)} CIDs/s`, `${(small.ms / 1000).toFixed(1)} s`])
+await small.cluster.stop()
+
+// 2. coordinator memory with a large keystore, scheduling it
+const large = Number(options.large)
+if (large > 0) {
+  const run = await importRun(large, 'large')
+  rows.push([`import ${formatCount(large)} CIDs from a file`, `${formatCount(run.rate)} CIDs/s`, `${(run.ms / 1000).toFixed(1)} s`])
+  const redisClient = connectRedis(redis.url)
+  // no DHT here: give the coordinator an Amino-sized network so it builds and runs a real schedule
+  await new ScheduleStore(redisClient, 'large').setNetwork({ size: 10_000, prefixLength: 9, measuredAt: Date.now(), by: 'bench' })
+  await waitUntil('the schedule', async () => ((await run.cluster.stats()).keys.regions > 0 ? true : undefined), 60_000)
+  await new Promise((resolve) => setTimeout(resolve, 5000))
+  const stats = await run.cluster.stats()
+  const memory = await rssMiB(run.coordinator.child.pid!)
+  const info = await redisClient.info('memory')
+  const used = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0)
+  rows.push([`coordinator RSS with ${formatCount(stats.keys.total)} CIDs, ${stats.keys.regions} regions scheduled`, `${memory.rss} MiB`, `peak ${memory.peak} MiB`])
+  rows.push([`Redis used_memory with ${formatCount(stats.keys.total)} CIDs (all namespaces)`, `${(used / 2 ** 20).toFixed(0)} MiB`, `${(used / (stats.keys.total + Number(options.import))).toFixed(1)} B/CID`])
+  redisClient.disconnect()
+  await run.cluster.stop()
+}
+
+// 3. end to end on one testnet: 1 vs 2 workers, side by side
+const nodes = Number(options.nodes)
+const started = performance.now()
+const testnet = await startTestnet({ nodes })
+log(`testnet of ${nodes} servers up in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+const e2e: Array<{ workers: number; rate: number; ms: number; recall: number }> = []
+try {
+  for (const workers of [1, 2]) {
+    const cluster = new TestCluster({ redisUrl: redis.url, bootstrap: testnet.bootstrap, identityFile, namespace: `e2e-${workers}`, concurrency: 4 })
+    await cluster.startCoordinator('coordinator')
+    await Promise.all(Array.from({ length: workers }, (_, i) => cluster.startWorker(`worker-${i + 1}`)))
+    const keys = await randomCids(Number(options.cids))
+    const t0 = performance.now()
+    await cluster.provide(keys.map((k) => cidOf(k.multihash)))
+    await cluster.waitForCycle(600_000)
+    const ms = performance.now() - t0
+    const { mean } = await testnet.recall(keys.map((k) => k.multihash))
+    e2e.push({ workers, ms, rate: keys.length / (ms / 1000), recall: mean })
+    log(`${workers} worker(s): ${keys.length} CIDs in ${(ms / 1000).toFixed(1)} s, recall ${mean.toFixed(3)}`)
+    await cluster.stop()
+  }
+} finally {
+  await testnet.stop()
+  await redis.stop()
+}
+for (const run of e2e) {
+  rows.push([`end to end, ${run.workers} worker(s), ${formatCount(Number(options.cids))} new CIDs on ${nodes} servers (API → all provided)`, `${formatCount(run.rate)} CIDs/s`, `${(run.ms / 1000).toFixed(1)} s, recall ${run.recall.toFixed(3)}`])
+}
+if (e2e.length === 2) notes.push(`2 workers vs 1: **${(e2e[1].rate / e2e[0].rate).toFixed(2)}×** the CIDs/s, measured side by side on the same testnet.`)
+
+writeSection(options.out, 'cluster', [
+  '## Cluster: import, coordinator memory, end-to-end throughput',
+  '',
+  `Command: \`npm run bench:cluster -- --nodes ${nodes} --cids ${options.cids} --import ${options.import} --large ${options.large}\``,
+  '(real coordinator and worker processes, Redis 7 with AOF, real kad-dht servers; 2-core machine).',
+  '',
+  markdownTable(['what', 'result', 'detail'], rows),
+  '',
+  ...notes.map((n) => `- ${n}`)
+].join('\n'))
+log(`wrote the cluster section of ${options.out}`)
+process.exit(0)

@@ -1,0 +1,100 @@
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { decode as decodeDigest } from 'multiformats/hashes/digest'
+import { SweepProcess, waitUntil } from './processes.ts'
+
+export interface ClusterOptions {
+  readonly redisUrl: string
+  /** DHT bootstrap addresses for the workers (a testnet's). */
+  readonly bootstrap?: readonly string[]
+  readonly identityFile: string
+  /** Redis namespace: tests share one Redis and stay apart by namespace. */
+  readonly namespace: string
+  readonly interval?: string
+  readonly lockDuration?: string
+  readonly concurrency?: number
+  readonly apiToken?: string
+  readonly maxBody?: string
+}
+
+export function cidOf(multihash: Uint8Array): string {
+  return CID.createV1(raw.code, decodeDigest(multihash)).toString()
+}
+
+/** Real coordinator and worker processes of one cluster, as a deployment would run them. */
+export class TestCluster {
+  readonly options: ClusterOptions
+  readonly coordinators = new Map<string, SweepProcess>()
+  readonly workers = new Map<string, SweepProcess>()
+  apiUrl = ''
+
+  constructor(options: ClusterOptions) {
+    this.options = options
+  }
+
+  async startCoordinator(name: string): Promise<SweepProcess> {
+    const o = this.options
+    const proc = new SweepProcess(name, [
+      'coordinator', '--redis', o.redisUrl, '--namespace', o.namespace, '--api', '127.0.0.1:0', '--metrics', '127.0.0.1:0',
+      '--interval', o.interval ?? '22h', '--id', name, ...(o.apiToken ? ['--api-token', o.apiToken] : []),
+      ...(o.maxBody ? ['--max-body', o.maxBody] : [])
+    ])
+    this.coordinators.set(name, proc)
+    const started = await proc.waitForLog((l) => l.msg === 'coordinator started')
+    this.apiUrl = String(started.api)
+    return proc
+  }
+
+  async startWorker(name: string): Promise<SweepProcess> {
+    const o = this.options
+    if (!o.bootstrap || o.bootstrap.length === 0) throw new Error('workers need bootstrap addresses')
+    const bootstrap = o.bootstrap.join(',')
+    const proc = new SweepProcess(name, [
+      'worker', '--redis', o.redisUrl, '--namespace', o.namespace, '--bootstrap', bootstrap, '--identity', o.identityFile,
+      '--announce', '/ip4/127.0.0.1/tcp/4001', '--listen', '/ip4/127.0.0.1/tcp/0', '--metrics', '127.0.0.1:0',
+      '--concurrency', String(o.concurrency ?? 2), '--lock-duration', o.lockDuration ?? '5s', '--shutdown-grace', '10s', '--id', name
+    ])
+    this.workers.set(name, proc)
+    await proc.waitForLog((l) => l.msg === 'measured the network', 90_000)
+    return proc
+  }
+
+  async api<T = Record<string, unknown>>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
+    const headers = new Headers(init.headers)
+    if (this.options.apiToken) headers.set('authorization', `Bearer ${this.options.apiToken}`)
+    const res = await fetch(this.apiUrl + path, { ...init, headers })
+    return { status: res.status, body: await res.json() as T }
+  }
+
+  async provide(cids: readonly string[], path = '/v1/provide'): Promise<Record<string, unknown>> {
+    const { status, body } = await this.api(path, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: cids.join('\n') })
+    if (status !== 200) throw new Error(`${path} answered ${status}: ${JSON.stringify(body)}`)
+    return body
+  }
+
+  async stats(): Promise<Stats> {
+    return (await this.api<Stats>('/v1/stats')).body
+  }
+
+  /** Waits until every region of the schedule went out in the current cycle and the queue is drained. */
+  async waitForCycle(timeoutMs = 120_000): Promise<Stats> {
+    return waitUntil('every region provided', async () => {
+      const s = await this.stats()
+      const idle = s.queues.waiting + s.queues.active + s.queues.prioritized === 0
+      return s.cycle.regionsTotal > 0 && s.cycle.regionsDone === s.cycle.regionsTotal && idle ? s : undefined
+    }, timeoutMs, 500)
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.workers.values(), ...this.coordinators.values()].map((p) => p.stop('SIGTERM')))
+  }
+}
+
+export interface Stats {
+  keys: { total: number; regions: number }
+  queues: { waiting: number; prioritized: number; active: number; delayed: number; failed: number }
+  workers: Array<{ id: string; active: number; peerId: string }>
+  cycle: { start: number; number: number; regionsDone: number; regionsTotal: number; keysProvided: number }
+  provides: { recordsSent: number; keysProvided: number; regionsOk: number; regionsFailed: number }
+  leader: { id: string } | null
+}
