@@ -164,6 +164,12 @@ describe('helm template with default values', () => {
     expect(secretValue(find(ms, 'Secret', ref?.name ?? ''), ref?.key ?? '')).toMatch(/^[A-Za-z0-9]{40}$/)
   })
 
+  it('keeps an API client on one coordinator, where its chunked reset upload lives', () => {
+    const service = find(ms, 'Service', `${release}-sweep-api`).spec as { sessionAffinity?: string; selector: Record<string, string> }
+    expect(service.sessionAffinity).toBe('ClientIP')
+    expect(workload(coordinator(ms)).template.metadata.labels).toMatchObject(service.selector)
+  })
+
   it('keeps one coordinator up through disruptions', () => {
     const pdb = find(ms, 'PodDisruptionBudget', `${release}-sweep-coordinator`).spec as { minAvailable: number; selector: { matchLabels: Record<string, string> } }
     expect(pdb.minAvailable).toBe(1)
