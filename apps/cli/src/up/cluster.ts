@@ -180,7 +180,7 @@ async function waitUntilReady(client: ApiClient, processes: readonly SweepProces
   let lastProblem: string
   for (;;) {
     for (const p of processes) {
-      if (!p.running()) throw new Error(`sweep up: ${describeExit(p, await p.exited)}`)
+      if (!p.running()) throw new Error(describeExit(p, await p.exited))
     }
     try {
       const stats = await client.get<Stats>('/v1/stats')
@@ -193,7 +193,7 @@ async function waitUntilReady(client: ApiClient, processes: readonly SweepProces
     }
     if (Date.now() > deadline) {
       const suspects = lastProblem.includes('registered') ? processes.filter((p) => p.name !== 'coordinator') : processes.filter((p) => p.name === 'coordinator')
-      throw new Error(`sweep up: not ready after ${Math.round(timeoutMs / 1000)} s: ${lastProblem}\n` +
+      throw new Error(`the cluster was not ready after ${Math.round(timeoutMs / 1000)} s: ${lastProblem}\n` +
         suspects.map((p) => `the end of ${p.logFile}:\n${p.tail(10).split('\n').map((l) => `  ${l}`).join('\n')}`).join('\n'))
     }
     await sleep(250)
