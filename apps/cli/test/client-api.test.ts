@@ -100,6 +100,15 @@ describe('sweep provide / stop / reset / stats / status against a real coordinat
     expect(again.stdout).toMatch(/duplicates +500\n/)
   })
 
+  it('marks CIDs provided with --once as not kept', async () => {
+    const [once] = await randomCids(1)
+    const run = await sweep(['provide', '--once', '--json', ...api], `${once}\n`)
+    expect(run.status).toBe(0)
+    expect(JSON.parse(run.stdout)).toMatchObject({ accepted: 1, added: 1 })
+    const status = await (await fetch(`${coordinator.apiUrl}/v1/cids/${once}`)).json() as { stored: boolean; once: boolean }
+    expect(status.once).toBe(true)
+  })
+
   it('stops CIDs and reports how many were in the set', async () => {
     const before = (await stats()).keys.total
     const extra = await randomCids(200)
@@ -131,6 +140,28 @@ describe('sweep provide / stop / reset / stats / status against a real coordinat
     expect(JSON.parse(run.stdout)).toMatchObject({ accepted: 1000, invalidCount: 1, committed: true, total: 1000 })
     expect((await stats()).keys.total).toBe(1000)
     expect(await stored(next[999] as string)).toBe(true)
+  })
+
+  it('aborts a reset on Ctrl-C and leaves the set as it was', async () => {
+    const before = (await stats()).keys.total
+    const child = spawn(process.execPath, [BIN, 'reset', '-', '--chunk-bytes', '4096', '--concurrency', '1', ...api], { stdio: ['pipe', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve))
+    // feed stdin without ending it until well past the pipe buffer: the CLI is then mid-upload
+    const lines = (await randomCids(20_000)).map((c) => `${c}\n`).join('')
+    let written = 0
+    while (written < 600_000) {
+      const piece = lines.slice(written, written + 16_384)
+      if (!child.stdin.write(piece)) await new Promise((resolve) => child.stdin.once('drain', resolve))
+      written += piece.length
+    }
+    child.kill('SIGINT')
+    expect(await exited).toBe(1)
+    child.stdin.destroy()
+    expect(stderr).toContain('interrupted (SIGINT)')
+    expect(stderr).toContain('the upload was aborted and the reprovide set is unchanged')
+    expect((await stats()).keys.total).toBe(before)
   })
 
   it('shows stats and status as JSON and in human form, and says when a CID is not in the set', async () => {
