@@ -1,14 +1,17 @@
 import { Command, CommanderError } from 'commander'
+import { clientCommands } from './client/index.ts'
 import { coordinatorCommand } from './coordinator.ts'
 import { keygenCommand } from './keygen.ts'
 import { testnetCommand } from './testnet.ts'
+import { demoCommand, upCommand } from './up/index.ts'
 import { workerCommand } from './worker.ts'
 
 const program = new Command('sweep')
   .description('Keep tens of millions of CIDs findable on a Kademlia DHT by sweeping keyspace regions.')
   .showHelpAfterError()
   .exitOverride()
-for (const command of [coordinatorCommand(), workerCommand(), keygenCommand(), testnetCommand()]) program.addCommand(command.exitOverride().showHelpAfterError())
+const commands = [upCommand(), coordinatorCommand(), workerCommand(), ...clientCommands(), keygenCommand(), testnetCommand(), demoCommand()]
+for (const command of commands) program.addCommand(command.exitOverride().showHelpAfterError())
 
 try {
   await program.parseAsync()

@@ -1,5 +1,4 @@
 import { Command, Option } from 'commander'
-import { defaultWorkerConfig, startWorker } from '@sweep/worker'
 import { collectList, parseDuration, parseListen, positiveInt, processLogger, untilSignal } from './options.ts'
 
 interface WorkerFlags {
@@ -8,17 +7,16 @@ interface WorkerFlags {
   identity: string
   announce?: string[]
   listen?: string[]
-  concurrency: number
-  metrics: { host: string; port: number }
-  namespace: string
-  shutdownGrace: number
-  lockDuration: number
+  concurrency?: number
+  metrics?: { host: string; port: number }
+  namespace?: string
+  shutdownGrace?: number
+  lockDuration?: number
   id?: string
 }
 
 /** `sweep worker`: a stateless BullMQ consumer with a libp2p host that explores and provides regions. */
 export function workerCommand(): Command {
-  const d = defaultWorkerConfig
   return new Command('worker')
     .description('run a worker: takes region jobs from Redis, explores each region on the DHT and sends its provider records')
     .addOption(new Option('--redis <url>', 'Redis URL').env('SWEEP_REDIS_URL').makeOptionMandatory())
@@ -26,18 +24,21 @@ export function workerCommand(): Command {
     .addOption(new Option('--identity <file>', 'the provider\'s private key (sweep keygen): every worker sends records as this peer').env('SWEEP_IDENTITY').makeOptionMandatory())
     .addOption(new Option('--announce <multiaddr...>', 'addresses of the content-serving peer to put in provider records (default: this host\'s)').env('SWEEP_ANNOUNCE').argParser(collectList))
     .addOption(new Option('--listen <multiaddr...>', 'libp2p listen addresses').env('SWEEP_LISTEN').argParser(collectList))
-    .addOption(new Option('--concurrency <n>', 'region jobs run in parallel').env('SWEEP_CONCURRENCY').argParser(positiveInt).default(d.concurrency))
-    .addOption(new Option('--metrics <host:port>', 'where /metrics, /healthz and /readyz listen').env('SWEEP_METRICS_LISTEN').argParser(parseListen).default(d.metrics, '127.0.0.1:9465'))
-    .addOption(new Option('--namespace <name>', 'Redis key namespace').env('SWEEP_NAMESPACE').default(d.namespace))
-    .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long active jobs may run before they are handed back').env('SWEEP_SHUTDOWN_GRACE').argParser(parseDuration).default(d.shutdownGraceMs, '60s'))
-    .addOption(new Option('--lock-duration <duration>', 'job lock: a crashed worker\'s job is re-run by another after this').env('SWEEP_LOCK_DURATION').argParser(parseDuration).default(d.lockDurationMs, '30s'))
+    .addOption(new Option('--concurrency <n>', 'region jobs run in parallel (default 4)').env('SWEEP_CONCURRENCY').argParser(positiveInt))
+    .addOption(new Option('--metrics <host:port>', 'where /metrics, /healthz and /readyz listen (default 127.0.0.1:9465)').env('SWEEP_METRICS_LISTEN').argParser(parseListen))
+    .addOption(new Option('--namespace <name>', 'Redis key namespace (default sweep)').env('SWEEP_NAMESPACE'))
+    .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long active jobs may run before they are handed back (default 60s)').env('SWEEP_SHUTDOWN_GRACE').argParser(parseDuration))
+    .addOption(new Option('--lock-duration <duration>', 'job lock: a crashed worker\'s job is re-run by another after this (default 30s)').env('SWEEP_LOCK_DURATION').argParser(parseDuration))
     .addOption(new Option('--id <name>', 'worker name in logs and stats (default: host, pid and a random suffix)').env('SWEEP_ID'))
     .action(async (flags: WorkerFlags) => {
+      // loaded here, not at the top, so client subcommands start without libp2p
+      const { defaultWorkerConfig: d, startWorker } = await import('@sweep/worker')
       const log = processLogger('worker')
       const worker = await startWorker({
         ...d, redisUrl: flags.redis, bootstrap: flags.bootstrap, identityFile: flags.identity, announce: flags.announce,
-        listen: flags.listen ?? d.listen, concurrency: flags.concurrency, metrics: flags.metrics, namespace: flags.namespace,
-        shutdownGraceMs: flags.shutdownGrace, lockDurationMs: flags.lockDuration, id: flags.id
+        listen: flags.listen ?? d.listen, concurrency: flags.concurrency ?? d.concurrency, metrics: flags.metrics ?? d.metrics,
+        namespace: flags.namespace ?? d.namespace, shutdownGraceMs: flags.shutdownGrace ?? d.shutdownGraceMs,
+        lockDurationMs: flags.lockDuration ?? d.lockDurationMs, id: flags.id
       }, log)
       const signal = await untilSignal()
       log.info({ signal }, 'stopping: finishing or handing back active jobs')
