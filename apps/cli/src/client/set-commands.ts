@@ -48,6 +48,7 @@ function setCommand(operation: SetOperation): Command {
 
 async function runSetCommand(operation: SetOperation, file: string, flags: SetFlags): Promise<UploadSummary> {
   const progress = createTransferProgress({ label: operation })
+  if (file === '-' && process.stdin.isTTY === true) console.error(`${operation}: reading CIDs from the terminal, one per line; Ctrl-D ends the input`)
   const summary = await interruptible((signal) => uploadCids({
     operation,
     client: clientOf(flags),
