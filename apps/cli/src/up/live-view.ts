@@ -14,7 +14,10 @@ export interface LiveViewOptions {
   readonly intervalMs?: number
   /** Plain-line period when the stream is not a terminal. */
   readonly plainIntervalMs?: number
-  /** Keys the "provided" bar counts up to; default the stored key count. */
+  /**
+   * With a target (the demo), the bar counts all keys provided up to it; without one
+   * (`sweep up`), it counts this cycle's provided keys against the stored key count.
+   */
   readonly targetKeys?: number
   /** Every fresh reading, for callers waiting on a condition. */
   readonly onStats?: (stats: Stats) => void
@@ -70,7 +73,7 @@ export class LiveView {
         }
       }, cliProgress.Presets.shades_classic)
       this.regionsBar = this.multibar.create(1, 0, { label: 'regions this cycle', text: '' })
-      this.keysBar = this.multibar.create(1, 0, { label: 'keys provided     ', text: '' })
+      this.keysBar = this.multibar.create(1, 0, { label: this.options.targetKeys === undefined ? 'keys this cycle   ' : 'keys provided     ', text: '' })
       this.textBar = this.multibar.create(1, 0, { bar: false, text: 'waiting for the first stats…' })
     } else {
       this.plainTimer = setInterval(() => this.printPlain(), this.options.plainIntervalMs ?? 10_000)
@@ -115,13 +118,12 @@ export class LiveView {
   private render(stats: Stats): void {
     if (this.multibar === undefined) return
     const target = this.options.targetKeys ?? stats.keys.total
+    const provided = this.options.targetKeys === undefined ? stats.cycle.keysProvided : stats.provides.keysProvided
     const { regionsDone, regionsTotal } = stats.cycle
     this.regionsBar?.setTotal(Math.max(1, regionsTotal))
     this.regionsBar?.update(Math.min(regionsDone, Math.max(1, regionsTotal)), { text: `${formatInt(regionsDone)}/${formatInt(regionsTotal)}` })
     this.keysBar?.setTotal(Math.max(1, target))
-    this.keysBar?.update(Math.min(stats.provides.keysProvided, Math.max(1, target)), {
-      text: `${formatInt(stats.provides.keysProvided)}/${formatInt(target)}`
-    })
+    this.keysBar?.update(Math.min(provided, Math.max(1, target)), { text: `${formatInt(provided)}/${formatInt(target)}` })
     this.textBar?.update(0, { bar: false, text: describeLive(stats) })
   }
 
