@@ -1,39 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { join } from 'node:path'
-import { generateIdentity } from '@sweep/dht'
-import { startRedisServer, type RedisServer } from '@sweep/store'
-import { startTestnet, type Testnet } from '@sweep/testnet'
-import { randomCids, tempDir } from './helpers.ts'
-import { cidOf, TestCluster, type ClusterOptions } from './lib/cluster.ts'
+import { randomCids } from './helpers.ts'
+import { cidOf, ClusterFixture, type ClusterOptions, type TestCluster } from './lib/cluster.ts'
 import { waitUntil } from './lib/processes.ts'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe('cluster control: restarts, failover, stop and reset', () => {
-  let redis: RedisServer
-  let testnet: Testnet
-  let identityFile: string
-  const clusters: TestCluster[] = []
-  const newCluster = (options: Partial<ClusterOptions> & { namespace: string }): TestCluster => {
-    const cluster = new TestCluster({ redisUrl: redis.url, bootstrap: testnet.bootstrap, identityFile, ...options })
-    clusters.push(cluster)
-    return cluster
-  }
-  const started = (cluster: TestCluster) => [...cluster.workers.values()].flatMap((w) => w.logs.filter((l) => l.msg === 'region started'))
-  const done = (cluster: TestCluster) => [...cluster.workers.values()].flatMap((w) => w.logs.filter((l) => l.msg === 'region done'))
+  let fixture: ClusterFixture
+  const newCluster = (options: Partial<ClusterOptions> & { namespace: string }) => fixture.cluster(options)
+  const started = (cluster: TestCluster) => cluster.workerLog('region started')
+  const done = (cluster: TestCluster) => cluster.workerLog('region done')
 
-  beforeAll(async () => {
-    const dir = await tempDir('control')
-    ;[redis, testnet] = await Promise.all([startRedisServer({ dir: join(dir, 'redis') }), startTestnet({ nodes: 60 })])
-    identityFile = join(dir, 'provider.key')
-    await generateIdentity(identityFile)
-  }, 180_000)
-
-  afterAll(async () => {
-    for (const cluster of clusters) await cluster.stop()
-    await testnet?.stop()
-    await redis?.stop()
-  })
+  beforeAll(async () => { fixture = await ClusterFixture.start('control', 60) }, 180_000)
+  afterAll(async () => { await fixture?.stop() })
 
   it('a restarted coordinator keeps the cycle start and re-runs only stale regions', async () => {
     const cluster = newCluster({ namespace: 'restart', interval: '20s' })
@@ -86,7 +65,7 @@ describe('cluster control: restarts, failover, stop and reset', () => {
     const keys = await randomCids(300)
     await cluster.provide(keys.map((k) => cidOf(k.multihash)))
     await cluster.waitForCycle()
-    expect((await testnet.recall(keys.map((k) => k.multihash))).mean).toBeGreaterThanOrEqual(0.98)
+    expect((await fixture.testnet.recall(keys.map((k) => k.multihash))).mean).toBeGreaterThanOrEqual(0.98)
   }, 180_000)
 
   it('keeps the keystore and schedule across a Redis restart (AOF)', async () => {
@@ -96,7 +75,7 @@ describe('cluster control: restarts, failover, stop and reset', () => {
     const keys = await randomCids(400)
     await cluster.provide(keys.map((k) => cidOf(k.multihash)))
     const before = await cluster.waitForCycle()
-    redis = await redis.restart()
+    await fixture.restartRedis()
     const after = await waitUntil('the API to answer after the restart', async () => {
       const s = await cluster.stats()
       return s.keys.total > 0 ? s : undefined

@@ -1,7 +1,12 @@
+import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { decode as decodeDigest } from 'multiformats/hashes/digest'
-import { SweepProcess, waitUntil } from './processes.ts'
+import { generateIdentity } from '@sweep/dht'
+import { startRedisServer, type RedisServer } from '@sweep/store'
+import { startTestnet, type Testnet } from '@sweep/testnet'
+import { tempDir } from '../helpers.ts'
+import { SweepProcess, waitUntil, type LogLine } from './processes.ts'
 
 export interface ClusterOptions {
   readonly redisUrl: string
@@ -85,6 +90,11 @@ export class TestCluster {
     }, timeoutMs, 500)
   }
 
+  /** What the workers logged with this message, each line tagged with its worker's name. */
+  workerLog(msg: string): Array<LogLine & { worker: string }> {
+    return [...this.workers].flatMap(([worker, proc]) => proc.logs.filter((l) => l.msg === msg).map((l) => ({ ...l, worker })))
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.workers.values(), ...this.coordinators.values()].map((p) => p.stop('SIGTERM')))
   }
@@ -97,4 +107,43 @@ export interface Stats {
   cycle: { start: number; number: number; regionsDone: number; regionsTotal: number; keysProvided: number }
   provides: { recordsSent: number; keysProvided: number; regionsOk: number; regionsFailed: number }
   leader: { id: string } | null
+}
+
+/** One Redis, one testnet and one provider identity shared by a test file's clusters. */
+export class ClusterFixture {
+  redis: RedisServer
+  readonly testnet: Testnet
+  readonly identityFile: string
+  private readonly clusters: TestCluster[] = []
+
+  private constructor(redis: RedisServer, testnet: Testnet, identityFile: string) {
+    this.redis = redis
+    this.testnet = testnet
+    this.identityFile = identityFile
+  }
+
+  static async start(name: string, nodes: number): Promise<ClusterFixture> {
+    const dir = await tempDir(name)
+    const [redis, testnet] = await Promise.all([startRedisServer({ dir: join(dir, 'redis') }), startTestnet({ nodes })])
+    const identityFile = join(dir, 'provider.key')
+    await generateIdentity(identityFile)
+    return new ClusterFixture(redis, testnet, identityFile)
+  }
+
+  /** A cluster in its own Redis namespace. */
+  cluster(options: Partial<ClusterOptions> & { namespace: string }): TestCluster {
+    const cluster = new TestCluster({ redisUrl: this.redis.url, bootstrap: this.testnet.bootstrap, identityFile: this.identityFile, ...options })
+    this.clusters.push(cluster)
+    return cluster
+  }
+
+  async restartRedis(): Promise<void> {
+    this.redis = await this.redis.restart()
+  }
+
+  async stop(): Promise<void> {
+    for (const cluster of this.clusters) await cluster.stop()
+    await this.testnet.stop()
+    await this.redis.stop()
+  }
 }
