@@ -81,13 +81,17 @@ export class TestCluster {
     return (await this.api<Stats>('/v1/stats')).body
   }
 
-  /** Waits until every region of the schedule went out in the current cycle and the queue is drained. */
+  /** Waits until every region, and so every stored key, went out in the current cycle, and the queue is drained. */
   async waitForCycle(timeoutMs = 120_000): Promise<Stats> {
-    return waitUntil('every region provided', async () => {
-      const s = await this.stats()
+    let last: Stats | undefined
+    return waitUntil('every region and key provided this cycle', async () => {
+      const s = last = await this.stats()
       const idle = s.queues.waiting + s.queues.active + s.queues.prioritized === 0
-      return s.cycle.regionsTotal > 0 && s.cycle.regionsDone === s.cycle.regionsTotal && idle ? s : undefined
-    }, timeoutMs, 500)
+      const allRegions = s.cycle.regionsTotal > 0 && s.cycle.regionsDone === s.cycle.regionsTotal
+      return allRegions && s.cycle.keysProvided >= s.keys.total && idle ? s : undefined
+    }, timeoutMs, 500).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; last stats: ${JSON.stringify({ keys: last?.keys, queues: last?.queues, cycle: last?.cycle })}`)
+    })
   }
 
   /** What the workers logged with this message, each line tagged with its worker's name. */

@@ -72,7 +72,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     const stop = new AbortController()
     const scheduler = new Scheduler({
       schedule, queue, metrics, tracer: tracing.tracer, log, fence, intervalMs: config.intervalMs, self,
-      retry: config.retry, inflightTimeoutMs: config.inflightTimeoutMs
+      retry: config.retry, inflightTimeoutMs: config.inflightTimeoutMs, countKeys: (prefix) => keystore.count(prefix)
     })
     const consumer = new ResultConsumer({ redisUrl: config.redisUrl, namespace: config.namespace }, (result) => scheduler.onResult(result))
     leading = { scheduler, consumer, stop, loop: runLoop(scheduler, config.tickMs, stop.signal, log) }

@@ -19,6 +19,8 @@ export interface SchedulerDeps {
   /** A job with no result after this long is taken as lost and may be enqueued again. */
   readonly inflightTimeoutMs: number
   readonly now?: () => number
+  /** Exact key count under a prefix, for regions a split or merge creates. */
+  readonly countKeys: (prefix: Prefix) => Promise<number>
 }
 
 /**
@@ -163,8 +165,10 @@ export class Scheduler {
       return
     }
     if (this.inflight.get(prefix)?.jobId === result.jobId) this.inflight.delete(prefix)
-    const update = applyResult(this.regions, result, this.deps.retry)
+    let update = applyResult(this.regions, result, this.deps.retry)
     if (update.remove.length > 0) {
+      const upsert = await Promise.all(update.upsert.map(async (r) => (this.regions.has(r.prefix) ? r : { ...r, keys: await this.deps.countKeys(r.prefix) })))
+      update = { ...update, upsert }
       await schedule.replaceRegions(update.remove, update.upsert, fence)
       for (const p of update.remove) this.regions.delete(p)
       log.info({ prefix, removed: update.remove, added: update.upsert.map((r) => r.prefix) }, 'fitted the schedule to the regions found')

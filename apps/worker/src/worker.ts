@@ -35,6 +35,20 @@ export const defaultWorkerConfig: Omit<WorkerConfig, 'redisUrl' | 'bootstrap' | 
   heartbeatMs: 5000
 }
 
+/** Bootstrap peers can be briefly unreachable (a DHT under load, a pod starting early): retry before giving up. */
+async function startHost(create: () => Promise<SweepHost>, log: Logger, attempts = 5): Promise<SweepHost> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await create()
+    } catch (error) {
+      if (attempt >= attempts) throw error
+      const delayMs = 2000 * attempt
+      log.warn({ err: error, attempt, retryInMs: delayMs }, 'joining the DHT failed; retrying')
+      await new Promise((resolve) => setTimeout(resolve, delayMs))
+    }
+  }
+}
+
 export interface Worker {
   readonly id: string
   readonly peerId: string
@@ -60,7 +74,7 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
   const ops = await startOpsServer({ host: config.metrics.host, port: config.metrics.port, registry: metrics.registry, ready: () => ready })
 
   const privateKey = await loadIdentity(config.identityFile)
-  const host: SweepHost = await createSweepHost({ privateKey, bootstrap: config.bootstrap, listen: config.listen, announce: config.announce })
+  const host = await startHost(() => createSweepHost({ privateKey, bootstrap: config.bootstrap, listen: config.listen, announce: config.announce }), log)
   log.info({ id, peerId: host.peerId, announce: host.announceAddrs() }, 'libp2p host started')
   const network = await sampleNetwork(host.router, config.sweep?.k ?? 20)
   await schedule.setNetwork({ size: network.size, prefixLength: network.prefixLength, measuredAt: Date.now(), by: id })
