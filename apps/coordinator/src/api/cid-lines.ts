@@ -1,4 +1,3 @@
-import { StringDecoder } from 'node:string_decoder'
 import { CID } from 'multiformats/cid'
 import { base36 } from 'multiformats/bases/base36'
 import { sha256 } from 'multiformats/hashes/sha2'
@@ -24,12 +23,97 @@ export class LineTally {
   }
 }
 
+/** The bytes of a sha2-256 multihash: 0x12 0x20 and the 32-byte digest. */
+const MULTIHASH_BYTES = 34
+
+/** base32 (RFC 4648 lower case, the CIDv1 default) character → value, 255 for anything else. */
+const BASE32 = alphabetTable('abcdefghijklmnopqrstuvwxyz234567')
+/** base58btc character → value, 255 for anything else. */
+const BASE58 = alphabetTable('123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz')
+
+function alphabetTable(alphabet: string): Uint8Array {
+  const table = new Uint8Array(256).fill(255)
+  for (let i = 0; i < alphabet.length; i++) table[alphabet.charCodeAt(i)] = i
+  return table
+}
+
+const decoded = new Uint8Array(64)
+const limbs = new Float64Array(MULTIHASH_BYTES / 2)
+
 /**
- * The multihash a provider record is about. Only sha2-256: js kad-dht servers decode the
- * record key as a CID and abort the whole stream on anything else, which would take the
- * region's other records down with it.
+ * The common CIDs without building a CID object: CIDv1 in base32 (`b…`, any codec of up
+ * to 3 minimal varint bytes) and CIDv0 (`Qm…`), both sha2-256. Writes the 34 multihash bytes to
+ * out at at and returns true; returns false for anything else, which the caller hands to
+ * CID.parse, so every error keeps multiformats' message. Whatever this accepts, CID.parse
+ * accepts with the same multihash (property-tested).
  */
-export function multihashOf(text: string): Uint8Array {
+function decodeCommonCid(text: Uint8Array, start: number, end: number, out: Uint8Array, at: number): boolean {
+  const first = text[start]
+  if (first === 0x62 /* b */) return decodeBase32V1(text, start + 1, end, out, at)
+  if (first === 0x51 /* Q */ && end - start === 46) return decodeBase58V0(text, start, end, out, at)
+  return false
+}
+
+function decodeBase32V1(text: Uint8Array, start: number, end: number, out: Uint8Array, at: number): boolean {
+  const length = Math.floor((end - start) * 5 / 8)
+  // version 1, a codec varint of 1 to 3 bytes, then the 34-byte multihash
+  if (length < MULTIHASH_BYTES + 2 || length > MULTIHASH_BYTES + 4) return false
+  let buffer = 0
+  let bits = 0
+  let written = 0
+  for (let i = start; i < end; i++) {
+    const value = BASE32[text[i]]
+    if (value === 255) return false
+    buffer = ((buffer << 5) | value) & 0x1fff
+    bits += 5
+    if (bits >= 8) {
+      bits -= 8
+      decoded[written++] = buffer >> bits
+    }
+  }
+  // what multiformats checks: no whole character left over, and the spare bits are zero
+  if (bits >= 5 || ((buffer << (8 - bits)) & 0xff) !== 0) return false
+  if (decoded[0] !== 1) return false
+  let codecEnd = 1
+  while (codecEnd < written && decoded[codecEnd] >= 0x80) codecEnd++
+  // longer codec varints, and non-minimal ones (ending in 0x00, which multiformats refuses), go to CID.parse
+  if (codecEnd > 3 || (codecEnd > 1 && decoded[codecEnd] === 0)) return false
+  const multihash = codecEnd + 1
+  if (written - multihash !== MULTIHASH_BYTES || decoded[multihash] !== 0x12 || decoded[multihash + 1] !== 0x20) return false
+  out.set(decoded.subarray(multihash, written), at)
+  return true
+}
+
+/** 46 base58btc characters as 17 16-bit limbs, five characters (58^5 < 2^30) per step. */
+function decodeBase58V0(text: Uint8Array, start: number, end: number, out: Uint8Array, at: number): boolean {
+  limbs.fill(0)
+  for (let i = start; i < end;) {
+    let chunk = 0
+    let scale = 1
+    for (const stop = Math.min(end, i + 5); i < stop; i++) {
+      const value = BASE58[text[i]]
+      if (value === 255) return false
+      chunk = chunk * 58 + value
+      scale *= 58
+    }
+    let carry = chunk
+    for (let j = limbs.length - 1; j >= 0; j--) {
+      const sum = limbs[j] * scale + carry
+      limbs[j] = sum % 65536
+      carry = Math.floor(sum / 65536)
+    }
+    if (carry !== 0) return false
+  }
+  if (limbs[0] !== 0x1220) return false
+  for (let j = 0; j < limbs.length; j++) {
+    out[at + 2 * j] = limbs[j] >> 8
+    out[at + 2 * j + 1] = limbs[j] & 0xff
+  }
+  return true
+}
+
+/** The same via multiformats, for every CID the fast path does not take, and for its error messages. */
+function parseMultihash(text: string): Uint8Array {
   let cid: CID
   try {
     cid = text.startsWith('k') ? CID.parse(text, base36) : CID.parse(text)
@@ -42,37 +126,112 @@ export function multihashOf(text: string): Uint8Array {
   return cid.multihash.bytes
 }
 
+/**
+ * The multihash a provider record is about. Only sha2-256: js kad-dht servers decode the
+ * record key as a CID and abort the whole stream on anything else, which would take the
+ * region's other records down with it.
+ */
+export function multihashOf(text: string): Uint8Array {
+  if (text.length <= 64 && Buffer.byteLength(text) === text.length) {
+    // ASCII only, so latin1 bytes are the characters
+    const bytes = Buffer.from(text, 'latin1')
+    const out = new Uint8Array(MULTIHASH_BYTES)
+    if (decodeCommonCid(bytes, 0, bytes.length, out, 0)) return out
+  }
+  return parseMultihash(text)
+}
+
+function isAsciiSpace(byte: number): boolean {
+  return byte === 0x20 || (byte >= 0x09 && byte <= 0x0d)
+}
+
+/**
+ * Turns the lines of a body into multihashes, working on the bytes: the common CIDs are
+ * decoded in place into one allocation per batch; any other line becomes a string and
+ * goes the way it always did (String.trim, CID.parse), so its outcome and message stay.
+ */
+class LineParser {
+  line: number
+  batch: Uint8Array[] = []
+  private readonly tally: LineTally
+  private readonly batchSize: number
+  private slab: Uint8Array
+  private used = 0
+
+  constructor(tally: LineTally, lineOffset: number, batchSize: number) {
+    this.tally = tally
+    this.line = lineOffset
+    this.batchSize = batchSize
+    this.slab = new Uint8Array(MULTIHASH_BYTES * batchSize)
+  }
+
+  /** One line, bytes [start, end) without its '\n'. */
+  take(bytes: Uint8Array, start: number, end: number): void {
+    this.line++
+    let from = start
+    let to = end
+    while (from < to && isAsciiSpace(bytes[from])) from++
+    while (to > from && isAsciiSpace(bytes[to - 1])) to--
+    if (from === to || bytes[from] === 0x23 /* # */) return
+    if (this.used + MULTIHASH_BYTES > this.slab.length) {
+      this.slab = new Uint8Array(MULTIHASH_BYTES * this.batchSize)
+      this.used = 0
+    }
+    if (decodeCommonCid(bytes, from, to, this.slab, this.used)) {
+      this.batch.push(this.slab.subarray(this.used, this.used + MULTIHASH_BYTES))
+      this.used += MULTIHASH_BYTES
+      this.tally.accepted++
+      return
+    }
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8').trim()
+    if (text === '' || text.startsWith('#')) return
+    try {
+      this.batch.push(parseMultihash(text))
+      this.tally.accepted++
+    } catch (error) {
+      this.tally.reject(this.line, text, (error as Error).message)
+    }
+  }
+
+  /** The batch so far, and a fresh one (with its own slab, since the old views stay in use). */
+  takeBatch(): Uint8Array[] {
+    const batch = this.batch
+    this.batch = []
+    this.slab = new Uint8Array(MULTIHASH_BYTES * this.batchSize)
+    this.used = 0
+    return batch
+  }
+}
+
 /** Streams a text/plain body as batches of multihashes; line numbers start after lineOffset. */
 export async function * cidLineBatches(
   body: AsyncIterable<Buffer | string>, tally: LineTally, lineOffset: number, batchSize: number
 ): AsyncGenerator<Uint8Array[]> {
-  const decoder = new StringDecoder('utf8')
-  let rest = ''
-  let line = lineOffset
-  let batch: Uint8Array[] = []
-  const take = (raw: string): void => {
-    line++
-    const text = raw.endsWith('\r') ? raw.slice(0, -1).trim() : raw.trim()
-    if (text === '' || text.startsWith('#')) return
-    try {
-      batch.push(multihashOf(text))
-      tally.accepted++
-    } catch (error) {
-      tally.reject(line, text, (error as Error).message)
-    }
-  }
+  const parser = new LineParser(tally, lineOffset, batchSize)
+  // the unfinished last line of the chunks so far; '\n' is never part of a multi-byte UTF-8 character
+  let rest: Buffer | undefined
   for await (const chunk of body) {
-    const lines = (rest + (typeof chunk === 'string' ? chunk : decoder.write(chunk))).split('\n')
-    rest = lines.pop() ?? ''
-    for (const raw of lines) take(raw)
-    if (batch.length >= batchSize) {
-      yield batch
-      batch = []
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk
+    let start = 0
+    let newline = bytes.indexOf(10)
+    if (rest !== undefined && newline >= 0) {
+      const line = Buffer.concat([rest, bytes.subarray(0, newline)])
+      parser.take(line, 0, line.length)
+      rest = undefined
+      if (parser.batch.length >= batchSize) yield parser.takeBatch()
+      start = newline + 1
+      newline = bytes.indexOf(10, start)
     }
+    while (newline >= 0) {
+      parser.take(bytes, start, newline)
+      start = newline + 1
+      newline = bytes.indexOf(10, start)
+      if (parser.batch.length >= batchSize) yield parser.takeBatch()
+    }
+    if (start < bytes.length) rest = rest === undefined ? Buffer.from(bytes.subarray(start)) : Buffer.concat([rest, bytes.subarray(start)])
   }
-  rest += decoder.end()
-  if (rest !== '') take(rest)
-  if (batch.length > 0) yield batch
+  if (rest !== undefined && rest.length > 0) parser.take(rest, 0, rest.length)
+  if (parser.batch.length > 0) yield parser.takeBatch()
 }
 
 /** The same for a JSON body `{"cids": [...]}`; "line" is the 1-based array position. */
