@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander'
-import { parseBytes, parseDuration, parseListen, processLogger, untilSignal } from './options.ts'
+import { durationArg } from './client/options.ts'
+import { parseBytes, parseListen, processLogger, untilSignal } from './options.ts'
 
 interface CoordinatorFlags {
   redis: string
@@ -19,7 +20,7 @@ export function coordinatorCommand(): Command {
     .addOption(new Option('--redis <url>', 'Redis URL').env('SWEEP_REDIS_URL').makeOptionMandatory())
     .addOption(new Option('--api <host:port>', 'where the HTTP API listens (default 127.0.0.1:8080)').env('SWEEP_API_LISTEN').argParser(parseListen))
     .addOption(new Option('--metrics <host:port>', 'where /metrics, /healthz and /readyz listen (default 127.0.0.1:9464)').env('SWEEP_METRICS_LISTEN').argParser(parseListen))
-    .addOption(new Option('--interval <duration>', 'reprovide interval: every region is swept once per interval (default 22h)').env('SWEEP_INTERVAL').argParser(parseDuration))
+    .addOption(new Option('--interval <duration>', 'reprovide interval: every region is swept once per interval (default 22h)').env('SWEEP_INTERVAL').argParser(durationArg))
     .addOption(new Option('--namespace <name>', 'Redis key namespace, to run several clusters on one Redis (default sweep)').env('SWEEP_NAMESPACE'))
     .addOption(new Option('--api-token <token>', 'require Authorization: Bearer <token> on the API').env('SWEEP_API_TOKEN'))
     .addOption(new Option('--max-body <size>', 'largest request body the API reads (default 64MiB)').env('SWEEP_MAX_BODY').argParser(parseBytes))

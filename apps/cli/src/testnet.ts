@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander'
-import { positiveInt } from './options.ts'
+import { positiveIntArg } from './client/options.ts'
 import { startTestnet } from '@sweep/testnet'
 
 
@@ -7,9 +7,9 @@ import { startTestnet } from '@sweep/testnet'
 export function testnetCommand(): Command {
   return new Command('testnet')
     .description('run N real, unmodified @libp2p/kad-dht servers on 127.0.0.1 and write their bootstrap addresses as JSON')
-    .addOption(new Option('--nodes <n>', 'number of DHT servers').argParser(positiveInt).default(100).env('SWEEP_TESTNET_NODES'))
+    .addOption(new Option('--nodes <n>', 'number of DHT servers').argParser(positiveIntArg).default(100).env('SWEEP_TESTNET_NODES'))
     .addOption(new Option('--info <file>', 'where to write the info JSON (bootstrap multiaddrs, nodes, routing tables)').env('SWEEP_TESTNET_INFO').makeOptionMandatory())
-    .addOption(new Option('--processes <n>', 'child processes to spread the servers over (default: about 50 servers each)').argParser(positiveInt))
+    .addOption(new Option('--processes <n>', 'child processes to spread the servers over (default: about 50 servers each)').argParser(positiveIntArg))
     .addOption(new Option('--protocol <id>', 'DHT protocol').default('/ipfs/kad/1.0.0').env('SWEEP_DHT_PROTOCOL'))
     .action(async (opts: { nodes: number; info: string; processes?: number; protocol: string }) => {
       const started = Date.now()

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander'
-import { collectList, parseDuration, parseListen, positiveInt, processLogger, untilSignal } from './options.ts'
+import { durationArg, listArg, positiveIntArg } from './client/options.ts'
+import { parseListen, processLogger, untilSignal } from './options.ts'
 
 interface WorkerFlags {
   redis: string
@@ -20,15 +21,15 @@ export function workerCommand(): Command {
   return new Command('worker')
     .description('run a worker: takes region jobs from Redis, explores each region on the DHT and sends its provider records')
     .addOption(new Option('--redis <url>', 'Redis URL').env('SWEEP_REDIS_URL').makeOptionMandatory())
-    .addOption(new Option('--bootstrap <multiaddr...>', 'DHT bootstrap peers, with /p2p/<id> (comma or space separated)').env('SWEEP_BOOTSTRAP').argParser(collectList).makeOptionMandatory())
+    .addOption(new Option('--bootstrap <multiaddr...>', 'DHT bootstrap peers, with /p2p/<id> (comma or space separated)').env('SWEEP_BOOTSTRAP').argParser(listArg).makeOptionMandatory())
     .addOption(new Option('--identity <file>', 'the provider\'s private key (sweep keygen): every worker sends records as this peer').env('SWEEP_IDENTITY').makeOptionMandatory())
-    .addOption(new Option('--announce <multiaddr...>', 'addresses of the content-serving peer to put in provider records (default: this host\'s)').env('SWEEP_ANNOUNCE').argParser(collectList))
-    .addOption(new Option('--listen <multiaddr...>', 'libp2p listen addresses').env('SWEEP_LISTEN').argParser(collectList))
-    .addOption(new Option('--concurrency <n>', 'region jobs run in parallel (default 4)').env('SWEEP_CONCURRENCY').argParser(positiveInt))
+    .addOption(new Option('--announce <multiaddr...>', 'addresses of the content-serving peer to put in provider records (default: this host\'s)').env('SWEEP_ANNOUNCE').argParser(listArg))
+    .addOption(new Option('--listen <multiaddr...>', 'libp2p listen addresses').env('SWEEP_LISTEN').argParser(listArg))
+    .addOption(new Option('--concurrency <n>', 'region jobs run in parallel (default 4)').env('SWEEP_CONCURRENCY').argParser(positiveIntArg))
     .addOption(new Option('--metrics <host:port>', 'where /metrics, /healthz and /readyz listen (default 127.0.0.1:9465)').env('SWEEP_METRICS_LISTEN').argParser(parseListen))
     .addOption(new Option('--namespace <name>', 'Redis key namespace (default sweep)').env('SWEEP_NAMESPACE'))
-    .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long active jobs may run before they are handed back (default 60s)').env('SWEEP_SHUTDOWN_GRACE').argParser(parseDuration))
-    .addOption(new Option('--lock-duration <duration>', 'job lock: a crashed worker\'s job is re-run by another after this (default 30s)').env('SWEEP_LOCK_DURATION').argParser(parseDuration))
+    .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long active jobs may run before they are handed back (default 60s)').env('SWEEP_SHUTDOWN_GRACE').argParser(durationArg))
+    .addOption(new Option('--lock-duration <duration>', 'job lock: a crashed worker\'s job is re-run by another after this (default 30s)').env('SWEEP_LOCK_DURATION').argParser(durationArg))
     .addOption(new Option('--id <name>', 'worker name in logs and stats (default: host, pid and a random suffix)').env('SWEEP_ID'))
     .action(async (flags: WorkerFlags) => {
       // loaded here, not at the top, so client subcommands start without libp2p
