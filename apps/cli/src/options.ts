@@ -3,7 +3,6 @@ import pino, { type Logger } from 'pino'
 
 const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3 }
 
-
 /** '64MiB', '4mb', '1048576' → bytes. */
 export function parseBytes(value: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim())
