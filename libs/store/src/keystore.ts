@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis'
 import { keyHasPrefix, parsePrefix, type Prefix } from '@sweep/keyspace'
 import type { ProvideKey } from '@sweep/sweep'
 import {
-  addToGeneration, bucketName, currentGeneration, deleteOrphanGenerations, planCalls, removeFromGeneration, sha256,
+  addCountToGeneration, addToGeneration, bucketName, bucketOfMultihash, currentGeneration, deleteOrphanGenerations, planCalls, removeFromGeneration, sha256,
   STORED_ALREADY, WRITE_CHUNK, type KeystoreContext
 } from './keystore-generations.ts'
 import { GenerationReset, type KeystoreReset } from './keystore-reset.ts'
@@ -24,6 +24,11 @@ export interface KeystoreOptions {
 }
 
 export const DEFAULT_BUCKET_BITS = 16
+/**
+ * Multihashes per pipeline in addCount: the more per call, the more share a bucket, and
+ * one HSET carries them all (Redis' cost is mostly per command). 64k is about 2.5 MB.
+ */
+const COUNT_CHUNK = 65_536
 /** Commands per pipeline when a call touches many buckets. */
 const PIPELINE_BUCKETS = 4096
 
@@ -84,6 +89,35 @@ export class Keystore {
       if (added.length > before) await this.context.redis.incrby(this.context.names.keystoreTotal(generation), added.length - before)
     }
     return added
+  }
+
+  /**
+   * Adds keys like add(), but returns only how many were new and the buckets that got
+   * them: one packed script call per ~1024 keys, no per-key reply, the total counter kept
+   * in the same calls. With markDirty, those buckets are also marked dirty for the
+   * scheduler in the same calls (what ScheduleStore.markDirty does, for this namespace),
+   * so no key is ever stored without its mark.
+   */
+  async addCount(multihashes: readonly Uint8Array[], options: { once?: boolean; markDirty?: boolean } = {}): Promise<{ added: number; buckets: Set<number> }> {
+    let added = 0
+    const buckets = new Set<number>()
+    for (let start = 0; start < multihashes.length; start += COUNT_CHUNK) {
+      const chunk = multihashes.slice(start, start + COUNT_CHUNK)
+      const outcome = await addCountToGeneration(this.context, await this.generation(), chunk, { once: options.once === true, markDirty: options.markDirty === true })
+      added += outcome.added
+      for (const bucket of outcome.buckets) buckets.add(bucket)
+    }
+    return { added, buckets }
+  }
+
+  /** The bucket of a multihash: the first bucketBits bits of its kad key. */
+  bucketOf(multihash: Uint8Array): number {
+    return bucketOfMultihash(multihash, this.bucketBits)
+  }
+
+  /** The prefix (bucketBits bits) of a bucket, as dirty marks and regions name it. */
+  bucketPrefix(bucket: number): Prefix {
+    return bucket.toString(2).padStart(this.bucketBits, '0')
   }
 
   /** Removes keys; returns how many were present. */

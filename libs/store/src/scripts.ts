@@ -39,6 +39,78 @@ end
 return table.concat(out)`
   },
   /**
+   * The add that only counts. KEYS[1..m] buckets, KEYS[m+1] the generation's total counter,
+   * KEYS[m+2] the dirty hash when marking. ARGV[1] '' (permanent) or '1' (once), ARGV[2] the
+   * members: per bucket a 2-byte count, then per member a 2-byte length and its bytes. When
+   * marking, ARGV[3] now and ARGV[4] the buckets' prefixes, all of one length, concatenated.
+   * A permanent add is one HSET per bucket: it counts new fields and turns an existing once
+   * member permanent without counting it; a once add is HSETNX per member. Adds the new
+   * count to the total, marks the buckets that got new members like HSETNX would (the
+   * oldest mark stays), and returns {new members, one '1' or '0' per bucket}.
+   */
+  sweepKeystoreAddCount: {
+    keys: 0,
+    lua: `local once = ARGV[1] == '1'
+local blob = ARGV[2]
+local marking = ARGV[4] ~= nil
+local m = #KEYS - (marking and 2 or 1)
+local byte, sub = string.byte, string.sub
+local at = 1
+local added = 0
+local flags = {}
+local marks = {}
+local width = marking and #ARGV[4] / m or 0
+for b = 1, m do
+  local hi, lo = byte(blob, at, at + 1)
+  local n = hi * 256 + lo
+  at = at + 2
+  local fresh = 0
+  if once then
+    for _ = 1, n do
+      hi, lo = byte(blob, at, at + 1)
+      local length = hi * 256 + lo
+      fresh = fresh + redis.call('HSETNX', KEYS[b], sub(blob, at + 2, at + 1 + length), '1')
+      at = at + 2 + length
+    end
+  elseif n == 1 then
+    hi, lo = byte(blob, at, at + 1)
+    local length = hi * 256 + lo
+    fresh = redis.call('HSET', KEYS[b], sub(blob, at + 2, at + 1 + length), '')
+    at = at + 2 + length
+  else
+    local fields = {}
+    for i = 1, n do
+      hi, lo = byte(blob, at, at + 1)
+      local length = hi * 256 + lo
+      fields[2 * i - 1] = sub(blob, at + 2, at + 1 + length)
+      fields[2 * i] = ''
+      at = at + 2 + length
+    end
+    fresh = redis.call('HSET', KEYS[b], unpack(fields))
+  end
+  if fresh > 0 then
+    added = added + fresh
+    flags[b] = '1'
+    if marking then marks[#marks + 1] = sub(ARGV[4], (b - 1) * width + 1, b * width) end
+  else
+    flags[b] = '0'
+  end
+end
+if added > 0 then redis.call('INCRBY', KEYS[m + 1], added) end
+if #marks > 0 then
+  local present = redis.call('HMGET', KEYS[m + 2], unpack(marks))
+  local unmarked = {}
+  for i = 1, #marks do
+    if not present[i] then
+      unmarked[#unmarked + 1] = marks[i]
+      unmarked[#unmarked + 1] = ARGV[3]
+    end
+  end
+  if #unmarked > 0 then redis.call('HSET', KEYS[m + 2], unpack(unmarked)) end
+end
+return {added, table.concat(flags)}`
+  },
+  /**
    * KEYS[1..m] buckets; ARGV[1] '1' to delete only members still flagged once, ARGV[2] m,
    * ARGV[3..2+m] members per bucket, then the members. Returns how many were deleted.
    */
