@@ -38,7 +38,7 @@ function alphabetTable(alphabet: string): Uint8Array {
 }
 
 const decoded = new Uint8Array(64)
-const limbs = new Float64Array(MULTIHASH_BYTES / 2)
+const limbs = new Int32Array(MULTIHASH_BYTES / 2)
 
 /**
  * The common CIDs without building a CID object: CIDv1 in base32 (`b…`, any codec of up
@@ -84,25 +84,32 @@ function decodeBase32V1(text: Uint8Array, start: number, end: number, out: Uint8
   return true
 }
 
-/** 46 base58btc characters as 17 16-bit limbs, five characters (58^5 < 2^30) per step. */
+/**
+ * 46 base58btc characters into 17 16-bit limbs, two characters (58² < 2^12) per step so
+ * every product stays a small integer; only the limbs reached so far are multiplied.
+ */
 function decodeBase58V0(text: Uint8Array, start: number, end: number, out: Uint8Array, at: number): boolean {
   limbs.fill(0)
-  for (let i = start; i < end;) {
-    let chunk = 0
-    let scale = 1
-    for (const stop = Math.min(end, i + 5); i < stop; i++) {
-      const value = BASE58[text[i]]
-      if (value === 255) return false
-      chunk = chunk * 58 + value
-      scale *= 58
+  let top = limbs.length - 1
+  for (let i = start; i < end; i += 2) {
+    const high = BASE58[text[i]]
+    if (high === 255) return false
+    let carry = high
+    let scale = 58
+    if (i + 1 < end) {
+      const low = BASE58[text[i + 1]]
+      if (low === 255) return false
+      carry = high * 58 + low
+      scale = 3364
     }
-    let carry = chunk
-    for (let j = limbs.length - 1; j >= 0; j--) {
+    let j = limbs.length - 1
+    for (; j >= top || carry !== 0; j--) {
+      if (j < 0) return false
       const sum = limbs[j] * scale + carry
-      limbs[j] = sum % 65536
-      carry = Math.floor(sum / 65536)
+      limbs[j] = sum & 0xffff
+      carry = sum >>> 16
     }
-    if (carry !== 0) return false
+    top = j + 1
   }
   if (limbs[0] !== 0x1220) return false
   for (let j = 0; j < limbs.length; j++) {
