@@ -2,13 +2,17 @@ import type { Redis } from 'ioredis'
 import { keyHasPrefix, parsePrefix, type Prefix } from '@sweep/keyspace'
 import type { ProvideKey } from '@sweep/sweep'
 import {
-  addCountToGeneration, addToGeneration, bucketName, bucketOfMultihash, currentGeneration, deleteOrphanGenerations, planCalls, removeFromGeneration, sha256,
+  addToGeneration, bucketName, currentGeneration, deleteOrphanGenerations, planCalls, removeFromGeneration, sha256,
   STORED_ALREADY, WRITE_CHUNK, type KeystoreContext
 } from './keystore-generations.ts'
+import { bucketOfMultihash } from './bucket-hash.ts'
 import { GenerationReset, type KeystoreReset } from './keystore-reset.ts'
 import { checkListpackConfig } from './listpack.ts'
 import { bucketRange, DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
+import { addCountToGeneration, packedCount, packedSlice, packMultihashes, type PackedMultihashes } from './packed-add.ts'
 import { defineScripts, execPipeline, runScript } from './scripts.ts'
+
+export type { PackedMultihashes } from './packed-add.ts'
 
 export interface StoredKey extends ProvideKey {
   /** Provide once, don't reprovide. */
@@ -94,21 +98,26 @@ export class Keystore {
   /**
    * Adds keys like add(), but returns only how many were new and the buckets that got
    * them: one packed script call per ~1024 keys, no per-key reply, the total counter kept
-   * in the same calls. With markDirty, those buckets are also marked dirty for the
+   * in the same calls. Takes an array, or keys already packed back to back (as the
+   * intake parses them). With markDirty, those buckets are also marked dirty for the
    * scheduler in the same calls (what ScheduleStore.markDirty does, for this namespace),
    * so no key is ever stored without its mark.
    */
-  async addCount(multihashes: readonly Uint8Array[], options: { once?: boolean; markDirty?: boolean } = {}): Promise<{ added: number; buckets: Set<number> }> {
+  async addCount(
+    multihashes: readonly Uint8Array[] | PackedMultihashes, options: { once?: boolean; markDirty?: boolean } = {}
+  ): Promise<{ added: number; buckets: Set<number> }> {
+    const packed = Array.isArray(multihashes) ? packMultihashes(multihashes) : multihashes as PackedMultihashes
     let added = 0
     const buckets = new Set<number>()
-    for (let start = 0; start < multihashes.length; start += COUNT_CHUNK) {
-      const chunk = multihashes.slice(start, start + COUNT_CHUNK)
+    for (let start = 0; start < packedCount(packed); start += COUNT_CHUNK) {
+      const chunk = packedSlice(packed, start, Math.min(packedCount(packed), start + COUNT_CHUNK))
       const outcome = await addCountToGeneration(this.context, await this.generation(), chunk, { once: options.once === true, markDirty: options.markDirty === true })
       added += outcome.added
       for (const bucket of outcome.buckets) buckets.add(bucket)
     }
     return { added, buckets }
   }
+
 
   /** The bucket of a multihash: the first bucketBits bits of its kad key. */
   bucketOf(multihash: Uint8Array): number {

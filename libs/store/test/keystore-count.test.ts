@@ -3,7 +3,8 @@ import fc from 'fast-check'
 import { prefixOf } from '@sweep/keyspace'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Keystore, ScheduleStore, storeKeys } from '../src/index.ts'
-import { planPackedCalls, sha256Head } from '../src/keystore-generations.ts'
+import { sha256Head } from '../src/bucket-hash.ts'
+import { packMultihashes, planPackedCalls } from '../src/packed-add.ts'
 import { hex, kadKey, multihash, multihashes, startTestRedis, type TestRedis } from './redis.ts'
 
 let t: TestRedis
@@ -18,6 +19,8 @@ describe('sha256Head', () => {
   it('is the first 32 bits of SHA-256 for every length, one block or more', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 130 }), (bytes) => {
       expect(sha256Head(bytes)).toBe(hash('sha256', bytes, 'buffer').readUInt32BE(0))
+      const framed = Buffer.concat([randomBytes(3), bytes, randomBytes(2)])
+      expect(sha256Head(framed, 3, 3 + bytes.length)).toBe(hash('sha256', bytes, 'buffer').readUInt32BE(0))
     }), { numRuns: 2000 })
     for (let n = 0; n <= 70; n++) {
       const bytes = randomBytes(n)
@@ -28,8 +31,8 @@ describe('sha256Head', () => {
 
 describe('planPackedCalls', () => {
   it('packs every member once, grouped by its bucket, at most maxMembers per call', () => {
-    fc.assert(fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 40 }), { maxLength: 200 }), fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 8 }), (keys, maxMembers, bucketBits) => {
-      const calls = planPackedCalls(keys, bucketBits, maxMembers)
+    fc.assert(fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 40 }), { maxLength: 200 }), fc.integer({ min: 1, max: 20 }), fc.constantFrom(1, 3, 8, 16, 17, 24), (keys, maxMembers, bucketBits) => {
+      const calls = planPackedCalls(packMultihashes(keys), bucketBits, maxMembers)
       const seen: string[] = []
       for (const call of calls) {
         let at = 0
@@ -54,7 +57,7 @@ describe('planPackedCalls', () => {
   })
 
   it('names the position of a multihash it cannot carry', () => {
-    expect(() => planPackedCalls([multihash(1), new Uint8Array(0)], 8)).toThrow('multihashes[1]: expected 1 to 65535 bytes, got 0 bytes')
+    expect(() => packMultihashes([multihash(1), new Uint8Array(0)])).toThrow('multihashes[1]: expected 1 to 65535 bytes, got 0 bytes')
   })
 })
 

@@ -1,0 +1,167 @@
+import { sha256Head } from './bucket-hash.ts'
+import { bucketName, CALL_MEMBERS, type KeystoreContext } from './keystore-generations.ts'
+import { execPipeline, queueScript } from './scripts.ts'
+
+/**
+ * Multihashes back to back in one allocation, the i-th at bytes[offsets[i], offsets[i + 1]).
+ * A batch of 64k separate Uint8Arrays kept young-generation GC busy copying them while the
+ * write was in flight; this is two objects.
+ */
+export interface PackedMultihashes {
+  readonly bytes: Uint8Array
+  /** count + 1 ascending offsets into bytes. */
+  readonly offsets: Uint32Array
+}
+
+export function packedCount(packed: PackedMultihashes): number {
+  return packed.offsets.length - 1
+}
+
+/** Copies multihashes into one allocation, checking each is 1 to 65535 bytes. */
+export function packMultihashes(multihashes: readonly Uint8Array[]): PackedMultihashes {
+  const offsets = new Uint32Array(multihashes.length + 1)
+  multihashes.forEach((multihash, i) => {
+    if (!(multihash instanceof Uint8Array) || multihash.length === 0 || multihash.length > 0xffff) {
+      throw new Error(`multihashes[${i}]: expected 1 to 65535 bytes, got ${multihash instanceof Uint8Array ? `${multihash.length} bytes` : typeof multihash}`)
+    }
+    offsets[i + 1] = offsets[i] + multihash.length
+  })
+  const bytes = new Uint8Array(offsets[multihashes.length])
+  multihashes.forEach((multihash, i) => bytes.set(multihash, offsets[i]))
+  return { bytes, offsets }
+}
+
+/** Members [from, to) as a packed view of the same bytes. */
+export function packedSlice(packed: PackedMultihashes, from: number, to: number): PackedMultihashes {
+  return { bytes: packed.bytes, offsets: packed.offsets.subarray(from, to + 1) }
+}
+
+/**
+ * One call of sweepKeystoreAddCount: its buckets, and their members packed into one
+ * argument (per bucket a 2-byte count, per member a 2-byte length and the bytes). One
+ * argument instead of one per member: each argument costs the client an encoding step
+ * and Redis an object and a Lua string, which was most of an add.
+ */
+export interface PackedCall {
+  readonly buckets: number[]
+  readonly members: Buffer
+}
+
+/** Bucket start positions of a counting sort, reused: buckets of up to 16 bits. */
+const starts = new Uint32Array(2 ** 16 + 1)
+
+/** Positions 0..n-1 ordered by bucket, input order kept within a bucket. */
+function orderByBucket(buckets: Uint32Array, bucketBits: number): Uint32Array {
+  const n = buckets.length
+  const order = new Uint32Array(n)
+  if (bucketBits > 16) {
+    const keyed = new Float64Array(n)
+    for (let i = 0; i < n; i++) keyed[i] = buckets[i] * 2 ** 24 + i
+    keyed.sort()
+    for (let k = 0; k < n; k++) order[k] = keyed[k] % 2 ** 24
+    return order
+  }
+  const size = 2 ** bucketBits
+  starts.fill(0, 0, size + 1)
+  for (let i = 0; i < n; i++) starts[buckets[i] + 1]++
+  for (let b = 1; b <= size; b++) starts[b] += starts[b - 1]
+  for (let i = 0; i < n; i++) order[starts[buckets[i]]++] = i
+  return order
+}
+
+/** Multihashes by bucket (in bucket order), packed into calls of at most maxMembers. */
+export function planPackedCalls(packed: PackedMultihashes, bucketBits: number, maxMembers = CALL_MEMBERS): PackedCall[] {
+  const { bytes, offsets } = packed
+  const n = packedCount(packed)
+  if (n > 2 ** 24) throw new Error(`planPackedCalls: at most ${2 ** 24} multihashes per call, got ${n}`)
+  const buckets = new Uint32Array(n)
+  for (let i = 0; i < n; i++) buckets[i] = sha256Head(bytes, offsets[i], offsets[i + 1]) >>> (32 - bucketBits)
+  const order = orderByBucket(buckets, bucketBits)
+  const calls: PackedCall[] = []
+  for (let from = 0; from < n; from += maxMembers) {
+    const to = Math.min(n, from + maxMembers)
+    let size = 0
+    let last = -1
+    for (let k = from; k < to; k++) {
+      const i = order[k]
+      if (buckets[i] !== last) {
+        size += 2
+        last = buckets[i]
+      }
+      size += 2 + offsets[i + 1] - offsets[i]
+    }
+    const members = Buffer.allocUnsafe(size)
+    const ids: number[] = []
+    let at = 0
+    let countAt = 0
+    let count = 0
+    for (let k = from; k < to; k++) {
+      const i = order[k]
+      if (buckets[i] !== ids[ids.length - 1]) {
+        if (ids.length > 0) members.writeUInt16BE(count, countAt)
+        ids.push(buckets[i])
+        countAt = at
+        at += 2
+        count = 0
+      }
+      count++
+      const length = offsets[i + 1] - offsets[i]
+      members.writeUInt16BE(length, at)
+      members.set(bytes.subarray(offsets[i], offsets[i + 1]), at + 2)
+      at += 2 + length
+    }
+    members.writeUInt16BE(count, countAt)
+    calls.push({ buckets: ids, members })
+  }
+  return calls
+}
+
+/** Bucket names and dirty-mark prefixes, built once per context and generation. */
+const nameCache = new WeakMap<KeystoreContext, { generation: number; names: string[]; prefixes: string[] }>()
+
+function cachedNames(context: KeystoreContext, generation: number): { names: string[]; prefixes: string[] } {
+  let cache = nameCache.get(context)
+  if (cache === undefined || cache.generation !== generation) {
+    cache = { generation, names: [], prefixes: [] }
+    nameCache.set(context, cache)
+  }
+  return cache
+}
+
+/**
+ * Adds multihashes to a generation and counts the new ones, without telling which: one
+ * packed script call per ~1024 members, all in one pipeline, the total counter kept in the
+ * same calls. With markDirty, each bucket that got a new key is marked in the schedule's
+ * dirty hash in that call too (HSETNX semantics, as ScheduleStore.markDirty writes it), so
+ * a key is never stored without its mark. Returns the count and the buckets with new keys.
+ */
+export async function addCountToGeneration(
+  context: KeystoreContext, generation: number, packed: PackedMultihashes,
+  options: { once?: boolean; markDirty?: boolean; now?: number } = {}
+): Promise<{ added: number; buckets: number[] }> {
+  const calls = planPackedCalls(packed, context.bucketBits)
+  if (calls.length === 0) return { added: 0, buckets: [] }
+  const { names, prefixes } = cachedNames(context, generation)
+  const total = context.names.keystoreTotal(generation)
+  const now = String(options.now ?? Date.now())
+  const pipeline = context.redis.pipeline()
+  for (const call of calls) {
+    const keys = call.buckets.map((bucket) => (names[bucket] ??= bucketName(context, generation, bucket)))
+    keys.push(total)
+    const args: Array<string | Buffer> = [options.once ? '1' : '', call.members]
+    if (options.markDirty) {
+      keys.push(context.names.dirty)
+      args.push(now, call.buckets.map((bucket) => (prefixes[bucket] ??= bucket.toString(2).padStart(context.bucketBits, '0'))).join(''))
+    }
+    queueScript(pipeline, 'sweepKeystoreAddCount', keys, args)
+  }
+  const replies = await execPipeline(pipeline) as Array<[number, string]>
+  let added = 0
+  const buckets: number[] = []
+  calls.forEach((call, i) => {
+    const [n, fresh] = replies[i]
+    added += n
+    for (let b = 0; b < fresh.length; b++) if (fresh.charCodeAt(b) === 49 /* '1' */) buckets.push(call.buckets[b])
+  })
+  return { added, buckets }
+}
