@@ -1,6 +1,7 @@
 import { CID } from 'multiformats/cid'
 import { base36 } from 'multiformats/bases/base36'
 import { sha256 } from 'multiformats/hashes/sha2'
+import type { PackedMultihashes } from '@sweep/store'
 
 /** How many invalid lines a response lists; the count is always exact. */
 export const MAX_LISTED_INVALID = 100
@@ -154,22 +155,24 @@ function isAsciiSpace(byte: number): boolean {
 
 /**
  * Turns the lines of a body into multihashes, working on the bytes: the common CIDs are
- * decoded in place into one allocation per batch; any other line becomes a string and
- * goes the way it always did (String.trim, CID.parse), so its outcome and message stay.
+ * decoded in place, back to back into one allocation per batch; any other line becomes a
+ * string and goes the way it always did (String.trim, CID.parse), so its outcome and
+ * message stay.
  */
 class LineParser {
   line: number
-  batch: Uint8Array[] = []
+  count = 0
   private readonly tally: LineTally
   private readonly batchSize: number
   private slab: Uint8Array
-  private used = 0
+  private offsets: Uint32Array
 
   constructor(tally: LineTally, lineOffset: number, batchSize: number) {
     this.tally = tally
     this.line = lineOffset
     this.batchSize = batchSize
     this.slab = new Uint8Array(MULTIHASH_BYTES * batchSize)
+    this.offsets = new Uint32Array(batchSize + 1)
   }
 
   /** One line, bytes [start, end) without its '\n'. */
@@ -180,40 +183,72 @@ class LineParser {
     while (from < to && isAsciiSpace(bytes[from])) from++
     while (to > from && isAsciiSpace(bytes[to - 1])) to--
     if (from === to || bytes[from] === 0x23 /* # */) return
-    if (this.used + MULTIHASH_BYTES > this.slab.length) {
-      this.slab = new Uint8Array(MULTIHASH_BYTES * this.batchSize)
-      this.used = 0
-    }
-    if (decodeCommonCid(bytes, from, to, this.slab, this.used)) {
-      this.batch.push(this.slab.subarray(this.used, this.used + MULTIHASH_BYTES))
-      this.used += MULTIHASH_BYTES
-      this.tally.accepted++
+    if (this.count === this.offsets.length - 1) this.grow()
+    const at = this.count * MULTIHASH_BYTES
+    if (decodeCommonCid(bytes, from, to, this.slab, at)) {
+      this.accept()
       return
     }
     const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8').trim()
     if (text === '' || text.startsWith('#')) return
     try {
-      this.batch.push(parseMultihash(text))
-      this.tally.accepted++
+      this.slab.set(parseMultihash(text), at)
+      this.accept()
     } catch (error) {
       this.tally.reject(this.line, text, (error as Error).message)
     }
   }
 
-  /** The batch so far, and a fresh one (with its own slab, since the old views stay in use). */
-  takeBatch(): Uint8Array[] {
-    const batch = this.batch
-    this.batch = []
+  /** The batch so far, and fresh arrays for the next (the old ones stay in use). */
+  takeBatch(): PackedMultihashes {
+    const batch = { bytes: this.slab.subarray(0, this.count * MULTIHASH_BYTES), offsets: this.offsets.subarray(0, this.count + 1) }
     this.slab = new Uint8Array(MULTIHASH_BYTES * this.batchSize)
-    this.used = 0
+    this.offsets = new Uint32Array(this.batchSize + 1)
+    this.count = 0
     return batch
+  }
+
+  private accept(): void {
+    this.count++
+    this.offsets[this.count] = this.count * MULTIHASH_BYTES
+    this.tally.accepted++
+  }
+
+  private grow(): void {
+    const slab = new Uint8Array(this.slab.length * 2)
+    slab.set(this.slab)
+    const offsets = new Uint32Array((this.offsets.length - 1) * 2 + 1)
+    offsets.set(this.offsets)
+    this.slab = slab
+    this.offsets = offsets
   }
 }
 
-/** Streams a text/plain body as batches of multihashes; line numbers start after lineOffset. */
-export async function * cidLineBatches(
+/** The multihashes of a packed batch, as views of its bytes. */
+export function unpackMultihashes(packed: PackedMultihashes): Uint8Array[] {
+  const out: Uint8Array[] = []
+  for (let i = 0; i + 1 < packed.offsets.length; i++) out.push(packed.bytes.subarray(packed.offsets[i], packed.offsets[i + 1]))
+  return out
+}
+
+/** sha2-256 multihashes (34 bytes each) back to back. */
+export function packSha256Multihashes(multihashes: readonly Uint8Array[]): PackedMultihashes {
+  const bytes = new Uint8Array(MULTIHASH_BYTES * multihashes.length)
+  const offsets = new Uint32Array(multihashes.length + 1)
+  multihashes.forEach((multihash, i) => {
+    bytes.set(multihash, i * MULTIHASH_BYTES)
+    offsets[i + 1] = (i + 1) * MULTIHASH_BYTES
+  })
+  return { bytes, offsets }
+}
+
+/**
+ * Streams a text/plain body as batches of at most batchSize multihashes, packed back to
+ * back; line numbers start after lineOffset.
+ */
+export async function * cidLinePacks(
   body: AsyncIterable<Buffer | string>, tally: LineTally, lineOffset: number, batchSize: number
-): AsyncGenerator<Uint8Array[]> {
+): AsyncGenerator<PackedMultihashes> {
   const parser = new LineParser(tally, lineOffset, batchSize)
   // the unfinished last line of the chunks so far; '\n' is never part of a multi-byte UTF-8 character
   let rest: Buffer | undefined
@@ -225,7 +260,7 @@ export async function * cidLineBatches(
       const line = Buffer.concat([rest, bytes.subarray(0, newline)])
       parser.take(line, 0, line.length)
       rest = undefined
-      if (parser.batch.length >= batchSize) yield parser.takeBatch()
+      if (parser.count >= batchSize) yield parser.takeBatch()
       start = newline + 1
       newline = bytes.indexOf(10, start)
     }
@@ -233,12 +268,19 @@ export async function * cidLineBatches(
       parser.take(bytes, start, newline)
       start = newline + 1
       newline = bytes.indexOf(10, start)
-      if (parser.batch.length >= batchSize) yield parser.takeBatch()
+      if (parser.count >= batchSize) yield parser.takeBatch()
     }
     if (start < bytes.length) rest = rest === undefined ? Buffer.from(bytes.subarray(start)) : Buffer.concat([rest, bytes.subarray(start)])
   }
   if (rest !== undefined && rest.length > 0) parser.take(rest, 0, rest.length)
-  if (parser.batch.length > 0) yield parser.takeBatch()
+  if (parser.count > 0) yield parser.takeBatch()
+}
+
+/** The same as arrays of multihashes. */
+export async function * cidLineBatches(
+  body: AsyncIterable<Buffer | string>, tally: LineTally, lineOffset: number, batchSize: number
+): AsyncGenerator<Uint8Array[]> {
+  for await (const packed of cidLinePacks(body, tally, lineOffset, batchSize)) yield unpackMultihashes(packed)
 }
 
 /** The same for a JSON body `{"cids": [...]}`; "line" is the 1-based array position. */

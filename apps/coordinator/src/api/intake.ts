@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Prefix } from '@sweep/keyspace'
-import type { Keystore, KeystoreReset, ScheduleStore } from '@sweep/store'
-import { cidArrayBatches, cidLineBatches, LineTally } from './cid-lines.ts'
+import type { Keystore, KeystoreReset, PackedMultihashes, ScheduleStore } from '@sweep/store'
+import { cidArrayBatches, cidLinePacks, LineTally, packSha256Multihashes, unpackMultihashes } from './cid-lines.ts'
 import { HttpError, isJson, limitedBody, lineOffsetOf, readJson } from './http.ts'
 
 /**
@@ -21,15 +21,15 @@ export interface IntakeDeps {
 
 /**
  * Runs fn on every batch of valid multihashes in the body, text/plain or `{"cids": [...]}`,
- * with up to inFlight calls running at once. Returns (or throws) only once every call has
+ * packed back to back, with up to inFlight calls running at once. Returns (or throws) only once every call has
  * settled, so nothing is still writing when the response goes out.
  */
 async function forEachBatch(
-  req: IncomingMessage, maxBodyBytes: number, fn: (batch: Uint8Array[]) => Promise<void>, inFlight = 1
+  req: IncomingMessage, maxBodyBytes: number, fn: (batch: PackedMultihashes) => Promise<void>, inFlight = 1
 ): Promise<LineTally> {
   const tally = new LineTally()
   const running: Array<Promise<void>> = []
-  const submit = async (batch: Uint8Array[]): Promise<void> => {
+  const submit = async (batch: PackedMultihashes): Promise<void> => {
     if (running.length >= inFlight) await running.shift()
     const call = fn(batch)
     call.catch(() => {}) // awaited below; this only keeps a failure from counting as unhandled meanwhile
@@ -40,9 +40,9 @@ async function forEachBatch(
       const body = await readJson(req, maxBodyBytes)
       const cids = (body as { cids?: unknown } | null)?.cids
       if (!Array.isArray(cids)) throw new HttpError(400, 'JSON body must be {"cids": ["<cid>", ...]}')
-      for (const batch of cidArrayBatches(cids, tally, BATCH)) await submit(batch)
+      for (const batch of cidArrayBatches(cids, tally, BATCH)) await submit(packSha256Multihashes(batch))
     } else {
-      for await (const batch of cidLineBatches(limitedBody(req, maxBodyBytes), tally, lineOffsetOf(req), BATCH)) await submit(batch)
+      for await (const batch of cidLinePacks(limitedBody(req, maxBodyBytes), tally, lineOffsetOf(req), BATCH)) await submit(batch)
     }
     while (running.length > 0) await running.shift()
   } finally {
@@ -74,7 +74,7 @@ export async function provide(req: IncomingMessage, deps: IntakeDeps, once: bool
 export async function stop(req: IncomingMessage, deps: IntakeDeps): Promise<object> {
   let removed = 0
   const tally = await forEachBatch(req, deps.maxBodyBytes, async (batch) => {
-    removed += await deps.keystore.remove(batch)
+    removed += await deps.keystore.remove(unpackMultihashes(batch))
   })
   return { ...report(tally), removed }
 }
@@ -94,8 +94,9 @@ export interface ResetUpload {
 
 export async function addToReset(req: IncomingMessage, deps: IntakeDeps, upload: ResetUpload): Promise<object> {
   const tally = await forEachBatch(req, deps.maxBodyBytes, async (batch) => {
-    await upload.reset.add(batch)
-    for (const p of bucketsOf(batch, deps.keystore)) upload.buckets.add(p)
+    const multihashes = unpackMultihashes(batch)
+    await upload.reset.add(multihashes)
+    for (const p of bucketsOf(multihashes, deps.keystore)) upload.buckets.add(p)
   })
   return report(tally)
 }
