@@ -57,7 +57,7 @@ export class TestCluster {
     const proc = new SweepProcess(name, [
       'worker', '--redis', o.redisUrl, '--namespace', o.namespace, '--bootstrap', bootstrap, '--identity', o.identityFile,
       '--announce', '/ip4/127.0.0.1/tcp/4001', '--listen', '/ip4/127.0.0.1/tcp/0', '--metrics', '127.0.0.1:0',
-      '--concurrency', String(o.concurrency ?? 2), '--lock-duration', o.lockDuration ?? '5s', '--shutdown-grace', '10s', '--id', name
+      '--concurrency', String(o.concurrency ?? 1), '--lock-duration', o.lockDuration ?? '5s', '--shutdown-grace', '10s', '--id', name
     ])
     this.workers.set(name, proc)
     await proc.waitForLog((l) => l.msg === 'measured the network', 90_000)

@@ -92,7 +92,7 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
       else once.drop(job.prefix)
       metrics.observeReport(report, job.reason)
       span.setAttributes({ 'sweep.keys': report.keys, 'sweep.records_sent': report.recordsSent, 'sweep.lookups': report.lookups })
-      log.info({ jobId: meta.jobId, prefix: job.prefix, reason: job.reason, cycle: job.cycle, keys: report.keys, sent: report.recordsSent, ok: report.succeeded, ms: report.durationMs }, 'region done')
+      log.info({ jobId: meta.jobId, prefix: job.prefix, reason: job.reason, cycle: job.cycle, keys: report.keys, sent: report.recordsSent, failed: report.recordsFailed, peers: report.peersReached, peersFailed: report.peersFailed, lookups: report.lookups, mode: report.mode, complete: report.complete, ok: report.succeeded, ms: report.durationMs }, 'region done')
       return report
     } catch (error) {
       once.drop(job.prefix)

@@ -120,7 +120,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     for (const id of workerIds) {
       processes.push(spawnSweep(id, [
         'worker', '--redis', redis.url, '--bootstrap', bootstrap.join(','), '--identity', identityFile,
-        '--announce', [...(options.announce ?? DEFAULT_ANNOUNCE)].join(','), '--concurrency', String(options.concurrency ?? 4),
+        '--announce', [...(options.announce ?? DEFAULT_ANNOUNCE)].join(','), '--concurrency', String(options.concurrency ?? 1),
         '--metrics', '127.0.0.1:0', '--id', id
       ], logDir, env))
     }

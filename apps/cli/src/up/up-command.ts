@@ -26,7 +26,7 @@ export function upCommand(): Command {
     .description('run an all-in-one local cluster (Redis, coordinator, workers, optionally a test DHT) until Ctrl-C')
     .addOption(new Option('--testnet <n>', 'start N real kad-dht servers on 127.0.0.1 and provide to them').argParser(positiveIntArg))
     .addOption(new Option('--workers <n>', 'worker processes').argParser(positiveIntArg).default(2))
-    .addOption(new Option('--concurrency <n>', 'region jobs per worker').argParser(positiveIntArg).default(4))
+    .addOption(new Option('--concurrency <n>', 'region jobs per worker (1 here: a local testnet shares the cores, and parallel regions starve its servers into failed sends)').argParser(positiveIntArg).default(1))
     .addOption(new Option('--bootstrap <multiaddr...>', 'DHT bootstrap peers with /p2p/ (required without --testnet)').env('SWEEP_BOOTSTRAP').argParser(listArg))
     .addOption(new Option('--announce <multiaddr...>', `addresses of the content-serving peer, put in provider records (default: ${DEFAULT_ANNOUNCE.join(' ')})`).argParser(listArg))
     .addOption(new Option('--interval <duration>', 'reprovide interval').argParser(durationArg).default(22 * 3_600_000, '22h'))
