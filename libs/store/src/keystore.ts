@@ -9,7 +9,9 @@ import { bucketOfMultihash } from './bucket-hash.ts'
 import { GenerationReset, type KeystoreReset } from './keystore-reset.ts'
 import { checkListpackConfig } from './listpack.ts'
 import { bucketRange, DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
-import { addCountToGeneration, packedCount, packedSlice, packMultihashes, type PackedMultihashes } from './packed-add.ts'
+import {
+  addCountNative, addCountToGeneration, countAndMark, distinctBuckets, packedCount, packedSlice, packMultihashes, type PackedMultihashes
+} from './packed-add.ts'
 import { defineScripts, execPipeline, runScript } from './scripts.ts'
 
 export type { PackedMultihashes } from './packed-add.ts'
@@ -33,6 +35,8 @@ export const DEFAULT_BUCKET_BITS = 16
  * one HSET carries them all (Redis' cost is mostly per command). 64k is about 2.5 MB.
  */
 const COUNT_CHUNK = 65_536
+/** After a native add failed, the script path is used this long before native is tried again. */
+const NATIVE_RETRY_MS = 10_000
 /** Commands per pipeline when a call touches many buckets. */
 const PIPELINE_BUCKETS = 4096
 
@@ -48,6 +52,9 @@ export class Keystore {
   readonly warnings: readonly string[]
   private readonly context: KeystoreContext
   private readonly resetLockTtlMs: number
+  /** Native adds resume at this time after a failure. */
+  private nativeAfter = 0
+  private nativeError: string | undefined
 
   private constructor(context: KeystoreContext, warnings: string[], resetLockTtlMs: number) {
     this.context = context
@@ -111,13 +118,39 @@ export class Keystore {
     const buckets = new Set<number>()
     for (let start = 0; start < packedCount(packed); start += COUNT_CHUNK) {
       const chunk = packedSlice(packed, start, Math.min(packedCount(packed), start + COUNT_CHUNK))
-      const outcome = await addCountToGeneration(this.context, await this.generation(), chunk, { once: options.once === true, markDirty: options.markDirty === true })
+      const outcome = await this.addCountChunk(await this.generation(), chunk, options.once === true, options.markDirty === true)
       added += outcome.added
       for (const bucket of outcome.buckets) buckets.add(bucket)
     }
     return { added, buckets }
   }
 
+
+  /**
+   * Permanent adds go native (addCountNative); when its bare connection fails, the chunk
+   * goes through the script over the ioredis client instead (which waits out a Redis
+   * restart), every bucket of the chunk is marked since the native attempt may have stored
+   * some keys already, and native waits a while before it is tried again.
+   */
+  private async addCountChunk(generation: number, chunk: PackedMultihashes, once: boolean, markDirty: boolean): Promise<{ added: number; buckets: number[] }> {
+    if (!once && Date.now() >= this.nativeAfter) {
+      try {
+        return await addCountNative(this.context, generation, chunk, { markDirty })
+      } catch (error) {
+        this.nativeAfter = Date.now() + NATIVE_RETRY_MS
+        this.nativeError = (error as Error).message
+      }
+      const outcome = await addCountToGeneration(this.context, generation, chunk, { markDirty })
+      if (markDirty) await countAndMark(this.context, generation, 0, distinctBuckets(chunk, this.bucketBits))
+      return outcome
+    }
+    return addCountToGeneration(this.context, generation, chunk, { once, markDirty })
+  }
+
+  /** Why the last native add fell back to the script, if one did. */
+  get lastNativeError(): string | undefined {
+    return this.nativeError
+  }
 
   /** The bucket of a multihash: the first bucketBits bits of its kad key. */
   bucketOf(multihash: Uint8Array): number {

@@ -111,6 +111,34 @@ end
 return {added, table.concat(flags)}`
   },
   /**
+   * What follows native HSETs: KEYS[1] the total counter, [2] the dirty hash. ARGV[1] new
+   * members to add to the total, [2] now, [3] prefixes of one length concatenated, [4] that
+   * length. Marks each prefix not marked yet (HSETNX semantics, a few thousand per call so
+   * unpack stays within Lua's stack).
+   */
+  sweepKeystoreCountAndMark: {
+    keys: 2,
+    lua: `local added = tonumber(ARGV[1])
+if added > 0 then redis.call('INCRBY', KEYS[1], added) end
+local prefixes = ARGV[3]
+local width = tonumber(ARGV[4])
+local count = #prefixes / width
+for from = 1, count, 2000 do
+  local marks = {}
+  for i = from, math.min(count, from + 1999) do marks[#marks + 1] = string.sub(prefixes, (i - 1) * width + 1, i * width) end
+  local present = redis.call('HMGET', KEYS[2], unpack(marks))
+  local unmarked = {}
+  for i = 1, #marks do
+    if not present[i] then
+      unmarked[#unmarked + 1] = marks[i]
+      unmarked[#unmarked + 1] = ARGV[2]
+    end
+  end
+  if #unmarked > 0 then redis.call('HSET', KEYS[2], unpack(unmarked)) end
+end
+return added`
+  },
+  /**
    * KEYS[1..m] buckets; ARGV[1] '1' to delete only members still flagged once, ARGV[2] m,
    * ARGV[3..2+m] members per bucket, then the members. Returns how many were deleted.
    */
