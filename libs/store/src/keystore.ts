@@ -32,9 +32,9 @@ export interface KeystoreOptions {
 export const DEFAULT_BUCKET_BITS = 16
 /**
  * Multihashes per pipeline in addCount: the more per call, the more share a bucket, and
- * one HSET carries them all (Redis' cost is mostly per command). 64k is about 2.5 MB.
+ * one HSET carries them all (Redis' cost is mostly per command). 128k is about 5 MB.
  */
-const COUNT_CHUNK = 65_536
+const COUNT_CHUNK = 131_072
 /** After a native add failed, the script path is used this long before native is tried again. */
 const NATIVE_RETRY_MS = 10_000
 /** Commands per pipeline when a call touches many buckets. */
