@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomCids } from './helpers.ts'
 import { cidOf, ClusterFixture } from './lib/cluster.ts'
+import { waitUntil } from './lib/processes.ts'
 
 const CIDS = 10_000
 
@@ -30,26 +31,29 @@ describe('a cluster of real processes providing to 80 real kad-dht servers', () 
     const scheduled = done.filter((d) => d.reason === 'catch-up' || d.reason === 'reprovide')
     const perRegion = new Map<string, number>()
     for (const d of scheduled) perRegion.set(String(d.prefix), (perRegion.get(String(d.prefix)) ?? 0) + 1)
-    // regions may split once workers see the real peers: the scheduled runs never repeat a
-    // region and together cover the whole keyspace exactly once
+    // regions may split or merge once workers see the real peers (a merged region whose part
+    // never ran is caught up whole), so: no region twice, and the runs cover the keyspace
     expect([...perRegion.values()].every((n) => n === 1)).toBe(true)
     const width = [...perRegion.keys()].reduce((sum, prefix) => sum + 2 ** -prefix.length, 0)
-    expect(width).toBeCloseTo(1, 9)
+    expect(width).toBeGreaterThanOrEqual(1 - 1e-9)
     await cluster.stop()
   }, 240_000)
 
   it('re-runs the job of a worker SIGKILLed mid-region on the other worker; no key lost', async () => {
     const cluster = fixture.cluster({ namespace: 'sigkill', lockDuration: '3s' })
     await cluster.startCoordinator('coordinator-1')
-    const [victim] = await Promise.all([cluster.startWorker('worker-1'), cluster.startWorker('worker-2')])
+    await Promise.all([cluster.startWorker('worker-1'), cluster.startWorker('worker-2')])
     const keys = await randomCids(CIDS)
     await cluster.provide(keys.map((k) => cidOf(k.multihash)))
-    const started = await victim.waitForLog((l) => l.msg === 'region started' && l.reason === 'provide')
+    // kill whichever worker starts a provide job first, while it runs
+    const started = await waitUntil('a provide job to start', async () => cluster.workerLog('region started').find((l) => l.reason === 'provide'), 60_000, 50)
+    const victim = cluster.workers.get(started.worker)!
+    const survivor = started.worker === 'worker-1' ? 'worker-2' : 'worker-1'
     await victim.stop('SIGKILL')
     expect(victim.logs.some((l) => l.msg === 'region done' && l.jobId === started.jobId)).toBe(false)
 
     const stats = await cluster.waitForCycle(180_000)
-    const rerun = cluster.workerLog('region done').filter((d) => d.prefix === started.prefix && d.worker === 'worker-2')
+    const rerun = cluster.workerLog('region done').filter((d) => d.prefix === started.prefix && d.worker === survivor)
     expect(rerun.length).toBeGreaterThanOrEqual(1)
     expect(stats.keys.total).toBe(CIDS)
     const { mean } = await fixture.testnet.recall(keys.map((k) => k.multihash))
