@@ -4,11 +4,16 @@
  * descriptors at ~140 TCP servers, hence the split across processes.
  */
 import { multiaddr } from '@multiformats/multiaddr'
+import { delayAnswers, Tarpit, tcpListenPort, type Latency } from './faults.ts'
 import type { Envelope, NodeAddrs, Reply, Request, Responses } from './protocol.ts'
 import { createServer, heldKeys, providerRecords, routingTablePeers, selfLookup, storeKey, type ServerNode } from './server.ts'
 
 const nodes: ServerNode[] = []
+/** Stopped or tarpitted: either way no longer a server. */
 const stopped = new Set<number>()
+const tarpits: Tarpit[] = []
+/** Shared by every node's answer delay; setLatency changes it in place. */
+const latency: Latency = { meanMs: 0, jitterMs: 0 }
 
 function send(reply: Reply): void {
   process.send?.(reply)
@@ -32,16 +37,21 @@ async function handle(req: Request): Promise<Responses[Request['op']]> {
     case 'selfLookup': return lookups(req.concurrency)
     case 'tables': return nodes.map((n, i) => stopped.has(i) ? null : { peers: routingTablePeers(n), connections: n.getConnections().length })
     case 'providers': return providers(req.multihash)
-    case 'holders': return holders(req.multihashes)
+    case 'holders': return holders(req.multihashes, req.provider)
     case 'records': return Promise.all(req.pairs.map(({ key, local }) =>
       stopped.has(local) ? [] : providerRecords(nodes[local], req.multihashes[key])))
     case 'stopNodes': return stopSome(req.locals)
+    case 'tarpit': return tarpit(req.locals)
+    case 'setLatency':
+      Object.assign(latency, { meanMs: req.meanMs, jitterMs: req.jitterMs })
+      return null
     case 'shutdown': return shutdown()
   }
 }
 
 async function start(count: number, protocol: string): Promise<NodeAddrs[]> {
   const created = await Promise.all(Array.from({ length: count }, () => createServer(protocol)))
+  for (const node of created) delayAnswers(node, latency)
   nodes.push(...created)
   // libp2p 3 reports listen addresses with /p2p/<id> appended; keep the transport
   // part, so that every consumer appends the id exactly once.
@@ -105,7 +115,7 @@ async function providers(multihash: Uint8Array): Promise<Responses['providers']>
   return out.filter((o) => o.records.length > 0)
 }
 
-async function holders(multihashes: Uint8Array[]): Promise<number[][]> {
+async function holders(multihashes: Uint8Array[], provider: string | undefined): Promise<number[][]> {
   const result: number[][] = multihashes.map(() => [])
   const wanted = new Map<string, number[]>()
   multihashes.forEach((mh, k) => {
@@ -115,7 +125,7 @@ async function holders(multihashes: Uint8Array[]): Promise<number[][]> {
     else slots.push(k)
   })
   for (const local of live()) {
-    for (const key of await heldKeys(nodes[local])) {
+    for (const key of await heldKeys(nodes[local], provider)) {
       for (const k of wanted.get(key) ?? []) result[k].push(local)
     }
   }
@@ -129,8 +139,18 @@ async function stopSome(locals: number[]): Promise<null> {
   return null
 }
 
+/** Stops the nodes, then puts a tarpit on each one's port; the stop closes every connection it had. */
+async function tarpit(locals: number[]): Promise<null> {
+  const fresh = locals.filter((i) => nodes[i] != null && !stopped.has(i))
+  const ports = fresh.map((i) => tcpListenPort(nodes[i]))
+  await stopSome(fresh)
+  tarpits.push(...await Promise.all(ports.map(({ host, port }) => Tarpit.listen(host, port))))
+  return null
+}
+
 async function shutdown(): Promise<null> {
   await stopSome(nodes.map((_, i) => i))
+  await Promise.all(tarpits.map((t) => t.close()))
   // Exit after the reply has gone out; the parent also kills us if this stalls.
   setTimeout(() => process.exit(0), 50)
   return null

@@ -3,6 +3,8 @@
  * processes (the CLI, workers, benchmarks) read to find the network.
  */
 import { keyToHex } from '@sweep/keyspace'
+import type { Impl } from './protocol.ts'
+import type { TestnetImpl } from './startup.ts'
 import { summarize, type TableStats, type TableSummary } from './tables.ts'
 
 export interface TestnetNode {
@@ -12,10 +14,14 @@ export interface TestnetNode {
   kadKey: Uint8Array
   /** Index of the child process that runs it. */
   process: number
+  impl: Impl
 }
 
 export interface TestnetInfo {
   protocol: string
+  impl: TestnetImpl
+  /** Answer delay every server adds, mean ± jitter ms. */
+  latency: { meanMs: number; jitterMs: number }
   processes: number
   /** Child process ids, by process index; for operators and for the orphan test. */
   pids: number[]
@@ -31,20 +37,28 @@ export interface TestnetInfo {
     multiaddrs: string[]
     kadKey: string
     process: number
-    live: boolean
+    impl: Impl
+    /** live: serving; unreachable: a tarpit on its port; stopped: its port refuses. */
+    state: NodeState
     /** Routing-table size; -1 when stopped. */
     routingTable: number
   }>
 }
 
+export type NodeState = 'live' | 'unreachable' | 'stopped'
+
 export interface InfoInput {
   protocol: string
+  impl: TestnetImpl
+  latency: { meanMs: number; jitterMs: number }
   processes: number
   pids: number[]
   startupMs: number
   bootstrap: string[]
   nodes: readonly TestnetNode[]
+  /** Not serving: stopped or unreachable (tarpitted). */
   stopped: ReadonlySet<string>
+  unreachable: ReadonlySet<string>
   /** By peer id; absent for stopped nodes. */
   tables: ReadonlyMap<string, TableStats>
   measuredAt: Date
@@ -55,6 +69,8 @@ export function buildInfo(input: InfoInput): TestnetInfo {
   const stats = live.flatMap((n) => input.tables.get(n.peerId) ?? [])
   return {
     protocol: input.protocol,
+    impl: input.impl,
+    latency: input.latency,
     processes: input.processes,
     pids: input.pids,
     startupMs: input.startupMs,
@@ -65,7 +81,8 @@ export function buildInfo(input: InfoInput): TestnetInfo {
       multiaddrs: n.multiaddrs,
       kadKey: keyToHex(n.kadKey),
       process: n.process,
-      live: !input.stopped.has(n.peerId),
+      impl: n.impl,
+      state: input.unreachable.has(n.peerId) ? 'unreachable' : input.stopped.has(n.peerId) ? 'stopped' : 'live',
       routingTable: input.stopped.has(n.peerId) ? -1 : input.tables.get(n.peerId)?.size ?? -1
     }))
   }

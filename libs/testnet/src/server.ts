@@ -133,17 +133,20 @@ export async function providerRecords(node: ServerNode, multihash: Uint8Array): 
 }
 
 /**
- * Every multihash this server holds a record for, as the base32 text the store keys on.
+ * Every multihash this server holds a record for (from `provider` only, when given),
+ * as the base32 text the store keys on.
  * One scan of the datastore: Providers.getProviders is itself a full scan per call,
  * so asking it for 20k keys would be 20k scans.
  */
-export async function heldKeys(node: ServerNode): Promise<Set<string>> {
+export async function heldKeys(node: ServerNode, provider?: string): Promise<Set<string>> {
   const store = (node as unknown as { components?: { datastore?: DatastoreView } }).components?.datastore
   if (store == null) throw new Error('libp2p no longer exposes components.datastore; update heldKeys')
   const held = new Set<string>()
   for await (const { key } of store.query({ prefix: PROVIDER_PREFIX })) {
     const text = key.toString()
+    // <prefix><b32 multihash>/<provider peer id>
     const end = text.indexOf('/', PROVIDER_PREFIX.length)
+    if (provider != null && (end < 0 || text.slice(end + 1) !== provider)) continue
     held.add(text.slice(PROVIDER_PREFIX.length, end < 0 ? undefined : end))
   }
   return held

@@ -1,13 +1,13 @@
 /**
- * Boots the network: fork children, create servers, then open the planned
- * connections (each server to its true XOR neighbours plus a few random
+ * Boots the network: start child processes (js and/or go), create servers,
+ * then open the planned connections (each server to its true XOR neighbours plus a few random
  * peers, see wiring.ts), so routing tables start out converged.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { kadKeyOf } from '@sweep/keyspace'
 import { ChildHandle } from './child-handle.ts'
 import type { TestnetNode } from './info.ts'
-import type { NodeAddrs } from './protocol.ts'
+import type { Impl, NodeAddrs } from './protocol.ts'
 import { measureTables, type TableStats } from './tables.ts'
 import { planWiring } from './wiring.ts'
 
@@ -17,6 +17,11 @@ import { planWiring } from './wiring.ts'
  * handshake CPU over both cores.
  */
 export const NODES_PER_PROCESS = 55
+/**
+ * go servers cost far less (no ping-everything table, cheap handshakes); one
+ * process holds a thousand, within the descriptor limit gonet raises itself.
+ */
+export const GO_NODES_PER_PROCESS = 1000
 /** Self-lookups in flight per process; more only queue on the same core. */
 const LOOKUP_CONCURRENCY = 16
 /**
@@ -53,26 +58,52 @@ export interface Booted {
   startupMs: number
 }
 
-export interface BootOptions { nodes: number; processes?: number; protocol: string; wiring?: WiringInit; log: (msg: string) => void }
+/** js: @libp2p/kad-dht only; go: go-libp2p-kad-dht only; mixed: half each, interleaved in the keyspace by their random ids. */
+export type TestnetImpl = Impl | 'mixed'
+
+export interface BootOptions {
+  nodes: number
+  impl: TestnetImpl
+  /** The gonet binary; required when any server is go. */
+  goBinary?: string
+  /** js child processes (go servers get one process per GO_NODES_PER_PROCESS). */
+  processes?: number
+  protocol: string
+  wiring?: WiringInit
+  log: (msg: string) => void
+}
 
 export function defaultProcesses(nodes: number): number {
   // At least two so both cores work, even when one process could hold them all.
   return Math.max(1, Math.min(nodes, Math.max(2, Math.ceil(nodes / NODES_PER_PROCESS))))
 }
 
+/** How many servers of each kind run in each child process. */
+export function planProcesses(opts: Pick<BootOptions, 'nodes' | 'impl' | 'processes'>): Array<{ impl: Impl; count: number }> {
+  const go = opts.impl === 'go' ? opts.nodes : opts.impl === 'mixed' ? Math.ceil(opts.nodes / 2) : 0
+  const js = opts.nodes - go
+  const split = (impl: Impl, total: number, procs: number): Array<{ impl: Impl; count: number }> =>
+    total === 0 ? [] : Array.from({ length: procs }, (_, p) => ({ impl, count: Math.floor(total / procs) + (p < total % procs ? 1 : 0) }))
+  return [
+    ...split('js', js, Math.max(1, Math.min(js, opts.processes ?? defaultProcesses(js)))),
+    ...split('go', go, Math.ceil(go / GO_NODES_PER_PROCESS))
+  ]
+}
+
 export async function boot(opts: BootOptions): Promise<Booted> {
   const t0 = performance.now()
-  const procs = Math.max(1, Math.min(opts.nodes, opts.processes ?? defaultProcesses(opts.nodes)))
-  const handles = Array.from({ length: procs }, (_, p) => new ChildHandle(p))
+  const plan = planProcesses(opts)
+  if (plan.some((p) => p.impl === 'go') && opts.goBinary == null) throw new Error('go servers need the gonet binary (gonetBinary())')
+  const handles = plan.map(({ impl }, p) => new ChildHandle(p, impl, opts.goBinary))
   const lap = (phase: string): void => opts.log(`testnet: ${phase} after ${Math.round(performance.now() - t0)} ms`)
   try {
-    const counts = handles.map((_, p) => Math.floor(opts.nodes / procs) + (p < opts.nodes % procs ? 1 : 0))
-    const started = await Promise.all(handles.map((h, p) => h.request({ op: 'start', count: counts[p], protocol: opts.protocol })))
-    lap(`${opts.nodes} servers listening in ${procs} processes`)
+    const started = await Promise.all(handles.map((h, p) => h.request({ op: 'start', count: plan[p].count, protocol: opts.protocol })))
+    const kinds = (['js', 'go'] as const).map((impl) => [impl, plan.filter((p) => p.impl === impl)] as const).filter(([, ps]) => ps.length > 0)
+    lap(`${opts.nodes} servers listening (${kinds.map(([impl, ps]) => `${ps.reduce((s, p) => s + p.count, 0)} ${impl} in ${ps.length} processes`).join(', ')})`)
 
     const nodes: TestnetNode[] = []
     const locals = started.map((list, p) => list.map((a) => {
-      nodes.push(describe(a, p))
+      nodes.push(describe(a, p, plan[p].impl))
       return nodes.length - 1
     }))
     const all: NodeAddrs[] = started.flat()
@@ -100,7 +131,7 @@ export async function boot(opts: BootOptions): Promise<Booted> {
   }
 }
 
-function describe(a: NodeAddrs, process: number): TestnetNode {
+function describe(a: NodeAddrs, process: number, impl: Impl): TestnetNode {
   const kadKey = kadKeyOf(peerIdFromString(a.peerId).toMultihash().bytes)
-  return { peerId: a.peerId, multiaddrs: a.multiaddrs, kadKey, process }
+  return { peerId: a.peerId, multiaddrs: a.multiaddrs, kadKey, process, impl }
 }

@@ -18,19 +18,31 @@ export interface TableStats {
   neighbourhood: number
 }
 
-/** Per peer id; stopped nodes and dead processes are absent. */
-export async function measureTables(handles: ChildHandle[], nodes: readonly TestnetNode[], locals: number[][]): Promise<Map<string, TableStats>> {
-  const tables = new Map<string, Set<string>>()
+export interface RoutingTables {
+  /** Per live server, the peer ids in its routing table. */
+  peers: Map<string, Set<string>>
+  connections: Map<string, number>
+}
+
+/** Every live server's routing table; stopped nodes and dead processes are absent. */
+export async function readTables(handles: ChildHandle[], nodes: readonly TestnetNode[], locals: number[][]): Promise<RoutingTables> {
+  const peers = new Map<string, Set<string>>()
   const connections = new Map<string, number>()
   await Promise.all(handles.filter((h) => h.alive).map(async (h) => {
     const perLocal = await h.request({ op: 'tables' })
     perLocal.forEach((table, i) => {
       if (table == null) return
       const id = nodes[locals[h.index][i]].peerId
-      tables.set(id, new Set(table.peers))
+      peers.set(id, new Set(table.peers))
       connections.set(id, table.connections)
     })
   }))
+  return { peers, connections }
+}
+
+/** Per peer id; stopped nodes and dead processes are absent. */
+export async function measureTables(handles: ChildHandle[], nodes: readonly TestnetNode[], locals: number[][]): Promise<Map<string, TableStats>> {
+  const { peers: tables, connections } = await readTables(handles, nodes, locals)
   const live = nodes.filter((n) => tables.has(n.peerId))
   const stats = new Map<string, TableStats>()
   for (const node of live) {

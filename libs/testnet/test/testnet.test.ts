@@ -104,7 +104,7 @@ describe('testnet of 40 servers in 2 processes', () => {
     expect(net.trueClosest(mh, 3)).toEqual(victims)
 
     const info = net.info()
-    expect(info.nodes.filter((n) => !n.live).map((n) => n.peerId).sort()).toEqual([...victims].sort())
+    expect(info.nodes.filter((n) => n.state === 'stopped').map((n) => n.peerId).sort()).toEqual([...victims].sort())
     expect((await net.measureTables()).size).toBe(NODES - 3)
 
     client = await startClient(net.bootstrap.filter((b) => !victims.some((v) => b.endsWith(v))))
