@@ -7,3 +7,4 @@ export { GO_NODES_PER_PROCESS, NODES_PER_PROCESS, defaultProcesses, planProcesse
 export { gonetBinary, goToolchain, GONET_SOURCE, type GoBinary } from './go-binary.ts'
 export { kClosest } from './closest.ts'
 export type { TableStats, TableSummary } from './tables.ts'
+export { goFindProviders, type GoFindProvidersOptions, type GoLookup } from './go-client.ts'

@@ -37,7 +37,8 @@ export interface Testnet {
   readonly bootstrap: string[]
   /** JSON-able description: nodes, bootstrap, protocol, table stats, startup time. */
   info(): TestnetInfo
-  writeInfo(file: string): Promise<void>
+  /** Writes info() as JSON, with `extra` fields beside it (the CLI adds its control URL). */
+  writeInfo(file: string, extra?: Record<string, unknown>): Promise<void>
   /** Re-reads every live node's routing table (info() reports the last reading). */
   measureTables(): Promise<Map<string, TableStats>>
   /** Per live server, the peer ids its routing table holds now. */
@@ -70,8 +71,13 @@ export interface Testnet {
   makeUnreachable(peerIds: string[]): Promise<void>
   /** Every server delays each kad answer by mean ± jitter ms (uniform); 0 turns it off. */
   setLatency(meanMs: number, jitterMs?: number): Promise<void>
-  /** A random `fraction` of the live servers (rounded), for faults. */
-  pickLive(fraction: number, rand?: () => number): string[]
+  /**
+   * round(fraction × live servers) random live servers, for faults; never one in
+   * `exclude` (say, the bootstrap peers), so fewer when too few others are left.
+   */
+  pickLive(fraction: number, opts?: { exclude?: ReadonlySet<string>; rand?: () => number }): string[]
+  /** Peer ids of the bootstrap servers. */
+  readonly bootstrapIds: ReadonlySet<string>
   /** Stops every server and child process; idempotent. */
   stop(): Promise<void>
 }
@@ -98,6 +104,7 @@ export async function startTestnet(opts: TestnetOptions): Promise<Testnet> {
 class RunningTestnet implements Testnet {
   readonly nodes: ReadonlyArray<TestnetNode>
   readonly bootstrap: string[]
+  readonly bootstrapIds: ReadonlySet<string>
   private readonly protocol: string
   private readonly impl: TestnetImpl
   private readonly handles: ChildHandle[]
@@ -124,6 +131,7 @@ class RunningTestnet implements Testnet {
     this.startupMs = booted.startupMs
     booted.locals.forEach((list, p) => list.forEach((g, local) => this.place.set(booted.nodes[g].peerId, { process: p, local })))
     this.bootstrap = pickBootstrap(booted.nodes, BOOTSTRAP_COUNT)
+    this.bootstrapIds = new Set(this.bootstrap.map((b) => b.slice(b.lastIndexOf('/') + 1)))
     // Children also exit on IPC disconnect; this covers a parent that exits while
     // its event loop is still alive (process.exit) a few ms sooner.
     process.once('exit', this.onExit)
@@ -146,9 +154,9 @@ class RunningTestnet implements Testnet {
     })
   }
 
-  async writeInfo(file: string): Promise<void> {
+  async writeInfo(file: string, extra: Record<string, unknown> = {}): Promise<void> {
     await mkdir(dirname(file), { recursive: true })
-    await writeFile(file, JSON.stringify(this.info(), null, 2) + '\n')
+    await writeFile(file, JSON.stringify({ ...this.info(), ...extra }, null, 2) + '\n')
   }
 
   async measureTables(): Promise<Map<string, TableStats>> {
@@ -251,11 +259,13 @@ class RunningTestnet implements Testnet {
     this.latency = { meanMs, jitterMs }
   }
 
-  pickLive(fraction: number, rand: () => number = Math.random): string[] {
+  pickLive(fraction: number, opts: { exclude?: ReadonlySet<string>; rand?: () => number } = {}): string[] {
     if (!(fraction >= 0 && fraction <= 1)) throw new Error(`fraction must be within [0, 1], got ${fraction}`)
-    const live = this.nodes.filter((n) => !this.stopped.has(n.peerId)).map((n) => n.peerId)
+    const rand = opts.rand ?? Math.random
+    const all = this.nodes.filter((n) => !this.stopped.has(n.peerId)).map((n) => n.peerId)
+    const live = all.filter((id) => opts.exclude?.has(id) !== true)
     // Fisher–Yates over the first `count` places
-    const count = Math.round(live.length * fraction)
+    const count = Math.min(live.length, Math.round(all.length * fraction))
     for (let i = 0; i < count; i++) {
       const j = i + Math.floor(rand() * (live.length - i))
       ;[live[i], live[j]] = [live[j], live[i]]

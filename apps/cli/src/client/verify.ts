@@ -2,7 +2,8 @@
  * `sweep verify`: the end-to-end check. Sampled CIDs are looked up with a real kad-dht
  * findProviders from a separate client host with a fresh identity, the way any IPFS
  * node would, and count as found when the provider (the workers' peer ID) comes back
- * with at least one address.
+ * with at least one address. The client is go-libp2p-kad-dht's (what Kubo users run,
+ * through the testnet's gonet program) where a Go toolchain can build it, else js.
  */
 import { Command, Option } from 'commander'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -15,8 +16,14 @@ import {
   clientOf, durationArg, EXIT_VERIFY_BELOW_MIN, interruptible, listArg, positiveIntArg, printJson, ratioArg, withApiOptions, type ApiFlags
 } from './options.ts'
 
+/** Whose findProviders runs the lookups; auto is go where gonet can be built, else js. */
+export type LookupClient = 'js' | 'go' | 'auto'
+
 export interface VerifyOptions {
   readonly client: ApiClient
+  readonly lookupClient?: LookupClient
+  /** Status lines (which client, a go build). */
+  readonly log?: (msg: string) => void
   readonly sample?: number
   /** DHT entry points; default: the bootstrap addresses the workers report. */
   readonly bootstrap?: readonly string[]
@@ -37,6 +44,7 @@ export interface VerifyLookup {
 }
 
 export interface VerifyReport {
+  readonly client: 'js' | 'go'
   readonly total: number
   readonly found: number
   readonly rate: number
@@ -68,6 +76,52 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
     bootstrap ??= [...new Set(workers.flatMap((w) => w.bootstrap ?? []))]
     if (bootstrap.length === 0) throw new Error('the workers report no bootstrap addresses: pass --bootstrap MULTIADDR')
   }
+  const go = await goBinaryFor(options.lookupClient ?? 'auto', options.log ?? (() => {}))
+  const lookups = go === undefined
+    ? await jsLookups(options, cids, provider, bootstrap)
+    : await goLookups(options, go, cids, provider, bootstrap)
+  const hits = lookups.filter((l) => l.found).map((l) => l.ms)
+  const nullable = (n: number) => (Number.isNaN(n) ? null : n)
+  return {
+    client: go === undefined ? 'js' : 'go',
+    total: lookups.length,
+    found: hits.length,
+    rate: hits.length / lookups.length,
+    provider,
+    bootstrap,
+    latencyMs: { p50: nullable(percentile(hits, 50)), p95: nullable(percentile(hits, 95)) },
+    missing: lookups.filter((l) => !l.found),
+    elapsedMs: Date.now() - started
+  }
+}
+
+/** The gonet binary when the lookups should run on go's client; undefined for js. */
+async function goBinaryFor(choice: LookupClient, log: (msg: string) => void): Promise<string | undefined> {
+  if (choice === 'js') return undefined
+  const { gonetBinary } = await import('@sweep/testnet')
+  const built = await gonetBinary(log)
+  if (built.path != null) return built.path
+  if (choice === 'go') throw new Error(`--client go: ${built.reason}`)
+  log(`verify: ${built.reason}; looking up with the js client`)
+  return undefined
+}
+
+async function goLookups(options: VerifyOptions, binary: string, cids: string[], provider: string, bootstrap: string[]): Promise<VerifyLookup[]> {
+  const { goFindProviders } = await import('@sweep/testnet')
+  let found = 0
+  let done = 0
+  const results = await goFindProviders({
+    binary, bootstrap, provider, cids, timeoutMs: options.timeoutMs, concurrency: options.concurrency, signal: options.signal,
+    onResult: (r) => {
+      done++
+      if (r.found) found++
+      options.onProgress?.(done, found, cids.length)
+    }
+  })
+  return results.map((r) => ({ cid: r.cid, found: r.found, ms: r.ms, ...(r.error === undefined || r.error === '' ? {} : { error: r.error }) }))
+}
+
+async function jsLookups(options: VerifyOptions, cids: string[], provider: string, bootstrap: string[]): Promise<VerifyLookup[]> {
   // libp2p takes a second to load; only verify needs it, so the other subcommands start fast
   const { createSweepHost } = await import('@sweep/dht')
   const host = await createSweepHost({
@@ -94,18 +148,7 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
   } finally {
     await host.stop()
   }
-  const hits = lookups.filter((l) => l.found).map((l) => l.ms)
-  const nullable = (n: number) => (Number.isNaN(n) ? null : n)
-  return {
-    total: lookups.length,
-    found: hits.length,
-    rate: hits.length / lookups.length,
-    provider,
-    bootstrap,
-    latencyMs: { p50: nullable(percentile(hits, 50)), p95: nullable(percentile(hits, 95)) },
-    missing: lookups.filter((l) => !l.found),
-    elapsedMs: Date.now() - started
-  }
+  return lookups
 }
 
 async function lookup(routing: ContentRouting, text: string, provider: string, timeoutMs: number, outer: AbortSignal | undefined): Promise<VerifyLookup> {
@@ -132,7 +175,7 @@ async function lookup(routing: ContentRouting, text: string, provider: string, t
 
 export function describeVerify(report: VerifyReport, minRate: number): string {
   const lines = [
-    `verify: ${formatInt(report.found)}/${formatInt(report.total)} sampled CIDs found (${formatPercent(report.rate)}, minimum ${formatPercent(minRate)})`,
+    `verify: ${formatInt(report.found)}/${formatInt(report.total)} sampled CIDs found (${formatPercent(report.rate)}, minimum ${formatPercent(minRate)}) with the ${report.client} kad-dht client`,
     `  provider:       ${report.provider}`,
     `  lookup latency: p50 ${formatDuration(report.latencyMs.p50)}, p95 ${formatDuration(report.latencyMs.p95)}`,
     `  elapsed:        ${formatDuration(report.elapsedMs)}`
@@ -143,6 +186,7 @@ export function describeVerify(report: VerifyReport, minRate: number): string {
 }
 
 interface VerifyFlags extends ApiFlags {
+  readonly client: LookupClient
   readonly sample: number
   readonly bootstrap?: string[]
   readonly provider?: string
@@ -156,6 +200,7 @@ export function verifyCommand(): Command {
   return withApiOptions(new Command('verify'))
     .description('look sampled CIDs up with kad-dht findProviders from a fresh client and report the success rate')
     .addOption(new Option('--sample <n>', 'CIDs to look up (at most 10000)').argParser(positiveIntArg).default(50))
+    .addOption(new Option('--client <impl>', 'findProviders client: go (go-libp2p-kad-dht, as Kubo), js (@libp2p/kad-dht), or auto: go where a Go toolchain can build it').choices(['auto', 'go', 'js']).default('auto'))
     .addOption(new Option('--bootstrap <multiaddr...>', 'DHT entry points with /p2p/ (default: the workers\' bootstrap addresses)').argParser(listArg))
     .addOption(new Option('--provider <peerId>', 'provider peer ID to expect (default: the workers\' peer ID)'))
     .addOption(new Option('--timeout <duration>', 'per-lookup timeout').argParser(durationArg).default(30_000, '30s'))
@@ -167,6 +212,8 @@ export function verifyCommand(): Command {
       const tty = process.stderr.isTTY === true
       const report = await interruptible((signal) => runVerify({
         client: clientOf(flags),
+        lookupClient: flags.client,
+        log: (m) => process.stderr.write(`${m}\n`),
         sample: flags.sample,
         bootstrap: flags.bootstrap,
         provider: flags.provider,

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Testnet } from '@sweep/testnet'
 import { ApiClient, ApiUnreachableError } from '../client/api-client.ts'
 import type { Stats } from '../client/api-types.ts'
+import { applyFaults, resolveImpl, type TestnetFlags } from '../testnet-options.ts'
 import { chooseRedis, type ChosenRedis } from './redis.ts'
 import { describeExit, spawnSweep, type SweepProcess } from './processes.ts'
 
@@ -23,6 +24,8 @@ export interface LocalClusterOptions {
   readonly redis?: string
   /** Start this many real kad-dht servers and bootstrap from them. */
   readonly testnet?: number
+  /** Their implementation and faults; default a mixed network without faults. */
+  readonly testnetFlags?: TestnetFlags
   /** DHT bootstrap multiaddrs (required without testnet). */
   readonly bootstrap?: readonly string[]
   readonly announce?: readonly string[]
@@ -99,12 +102,15 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     let bootstrap = [...(options.bootstrap ?? [])]
     if (options.testnet !== undefined) {
       const started = Date.now()
+      const flags = options.testnetFlags ?? { impl: 'mixed', unreachable: 0, latency: 0, jitter: 0 }
+      const impl = await resolveImpl(flags.impl, log)
       const { startTestnet } = await import('@sweep/testnet')
-      testnet = await startTestnet({ nodes: options.testnet, log })
+      testnet = await startTestnet({ nodes: options.testnet, impl, log })
       const net = testnet
       cleanups.push(() => net.stop())
+      await applyFaults(testnet, flags, log)
       bootstrap = [...testnet.bootstrap, ...bootstrap]
-      log(`testnet: ${options.testnet} kad-dht servers up in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+      log(`testnet: ${options.testnet} ${impl} kad-dht servers up in ${((Date.now() - started) / 1000).toFixed(1)} s`)
     }
 
     const api = await apiListen(options.api ?? '127.0.0.1:8080')

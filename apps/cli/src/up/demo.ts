@@ -23,10 +23,11 @@ import { describeSummary } from '../client/set-commands.ts'
 import { renderStats } from '../client/stats.ts'
 import { formatInvalidLine, uploadCids } from '../client/upload.ts'
 import { describeVerify, runVerify } from '../client/verify.ts'
+import { withTestnetOptions, type TestnetFlags } from '../testnet-options.ts'
 import { startLocalCluster, type LocalCluster } from './cluster.ts'
 import { LiveView } from './live-view.ts'
 
-interface DemoFlags {
+interface DemoFlags extends TestnetFlags {
   readonly nodes: number
   readonly workers: number
   readonly cids: number
@@ -38,7 +39,7 @@ interface DemoFlags {
 }
 
 export function demoCommand(): Command {
-  return new Command('demo')
+  return withTestnetOptions(new Command('demo'))
     .description('provide random CIDs through a local cluster to a testnet of real kad-dht servers, then verify them with findProviders')
     .addOption(new Option('--nodes <n>', 'kad-dht servers in the testnet').argParser(positiveIntArg).default(100))
     .addOption(new Option('--workers <n>', 'worker processes').argParser(positiveIntArg).default(2))
@@ -57,7 +58,7 @@ export function demoCommand(): Command {
 
 /** Runs every phase; true when verification met the minimum rate. Cleans up whatever happens. */
 export async function runDemo(flags: DemoFlags, signal: AbortSignal): Promise<boolean> {
-  console.log(`sweep demo: a local cluster (private Redis, ${flags.nodes} real kad-dht servers, ${flags.workers} workers) provides ` +
+  console.log(`sweep demo: a local cluster (private Redis, ${flags.nodes} real kad-dht servers (${flags.impl}), ${flags.workers} workers) provides ` +
     `${formatInt(flags.cids)} random CIDs, then a separate DHT client looks ${flags.sample} of them up with findProviders.`)
   const dir = await mkdtemp(join(tmpdir(), 'sweep-demo-'))
   const timings: Array<[string, number]> = []
@@ -73,7 +74,7 @@ export async function runDemo(flags: DemoFlags, signal: AbortSignal): Promise<bo
   let failed = true
   try {
     cluster = await phase('cluster up', () => startLocalCluster({
-      dir, redis: 'private', testnet: flags.nodes, workers: flags.workers, interval: `${flags.interval}ms`,
+      dir, redis: 'private', testnet: flags.nodes, testnetFlags: flags, workers: flags.workers, interval: `${flags.interval}ms`,
       api: '127.0.0.1:0', apiToken: '', log: (m) => console.error(`  ${m}`)
     }))
     const client = new ApiClient({ url: cluster.apiUrl })
@@ -87,7 +88,7 @@ export async function runDemo(flags: DemoFlags, signal: AbortSignal): Promise<bo
     if (summary.invalidCount > 0) throw new Error(`${summary.invalidCount} generated CIDs were refused; see above`)
     const stats = await phase('provide all CIDs', () => waitUntilProvided(client, flags.cids, flags.timeout, signal, cluster!.logDir))
     process.stdout.write(`\n${renderStats(stats)}\n`)
-    const report = await phase('verify', () => runVerify({ client, sample: flags.sample, signal }))
+    const report = await phase('verify', () => runVerify({ client, sample: flags.sample, signal, log: (m) => console.error(`  ${m}`) }))
     process.stdout.write(describeVerify(report, flags.minRate))
     failed = false
     return report.rate >= flags.minRate

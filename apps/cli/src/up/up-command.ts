@@ -5,11 +5,12 @@ import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ApiClient } from '../client/api-client.ts'
 import { durationArg, listArg, positiveIntArg } from '../client/options.ts'
+import { withTestnetOptions, type TestnetFlags } from '../testnet-options.ts'
 import { startLocalCluster, DEFAULT_ANNOUNCE } from './cluster.ts'
 import { LiveView } from './live-view.ts'
 import { describeExit } from './processes.ts'
 
-interface UpFlags {
+interface UpFlags extends TestnetFlags {
   readonly testnet?: number
   readonly workers: number
   readonly concurrency: number
@@ -22,7 +23,7 @@ interface UpFlags {
 }
 
 export function upCommand(): Command {
-  return new Command('up')
+  return withTestnetOptions(new Command('up'))
     .description('run an all-in-one local cluster (Redis, coordinator, workers, optionally a test DHT) until Ctrl-C')
     .addOption(new Option('--testnet <n>', 'start N real kad-dht servers on 127.0.0.1 and provide to them').argParser(positiveIntArg))
     .addOption(new Option('--workers <n>', 'worker processes').argParser(positiveIntArg).default(2))
@@ -36,7 +37,7 @@ export function upCommand(): Command {
     .action(async (flags: UpFlags) => {
       const started = Date.now()
       const cluster = await startLocalCluster({
-        dir: flags.dir, redis: flags.redis, testnet: flags.testnet, bootstrap: flags.bootstrap, announce: flags.announce,
+        dir: flags.dir, redis: flags.redis, testnet: flags.testnet, testnetFlags: flags, bootstrap: flags.bootstrap, announce: flags.announce,
         workers: flags.workers, concurrency: flags.concurrency, interval: `${flags.interval}ms`, api: flags.api,
         log: (m) => console.error(m)
       })
