@@ -84,7 +84,7 @@ async function handle(testnet: Testnet, req: IncomingMessage): Promise<unknown> 
   try {
     body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as FaultRequest
   } catch (err) {
-    throw new Error(`body is not JSON: ${(err as Error).message}`)
+    throw new Error(`body is not JSON: ${(err as Error).message}`, { cause: err })
   }
   for (const field of ['kill', 'unreachable'] as const) {
     const v = body[field]

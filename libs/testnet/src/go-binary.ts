@@ -54,7 +54,7 @@ async function build(log: (msg: string) => void): Promise<GoBinary> {
   } catch (err) {
     await rm(partial, { force: true })
     const stderr = (err as { stderr?: string }).stderr ?? ''
-    throw new Error(`building gonet failed: ${(err as Error).message}\n${stderr}`)
+    throw new Error(`building gonet failed: ${(err as Error).message}\n${stderr}`, { cause: err })
   }
   log(`gonet: built in ${((Date.now() - started) / 1000).toFixed(1)} s`)
   return { path: target }
