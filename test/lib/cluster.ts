@@ -4,7 +4,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { decode as decodeDigest } from 'multiformats/hashes/digest'
 import { generateIdentity } from '@sweep/dht'
 import { startRedisServer, type RedisServer } from '@sweep/store'
-import { startTestnet, type Testnet } from '@sweep/testnet'
+import { startTestnet, type Testnet, type TestnetImpl } from '@sweep/testnet'
 import { tempDir } from '../helpers.ts'
 import { SweepProcess, waitUntil, type LogLine } from './processes.ts'
 
@@ -126,9 +126,9 @@ export class ClusterFixture {
     this.identityFile = identityFile
   }
 
-  static async start(name: string, nodes: number): Promise<ClusterFixture> {
+  static async start(name: string, nodes: number, impl: TestnetImpl = 'js'): Promise<ClusterFixture> {
     const dir = await tempDir(name)
-    const [redis, testnet] = await Promise.all([startRedisServer({ dir: join(dir, 'redis') }), startTestnet({ nodes })])
+    const [redis, testnet] = await Promise.all([startRedisServer({ dir: join(dir, 'redis') }), startTestnet({ nodes, impl })])
     const identityFile = join(dir, 'provider.key')
     await generateIdentity(identityFile)
     return new ClusterFixture(redis, testnet, identityFile)

@@ -45,8 +45,8 @@ export interface Testnet {
   routingTables(): Promise<Map<string, Set<string>>>
   /** Live servers holding provider records for the multihash, with those records. */
   providersOf(multihash: Uint8Array): Promise<Map<string, ProviderRecord[]>>
-  /** Per multihash, the live servers holding any record for it; one IPC round per process. */
-  holdersOfMany(multihashes: Uint8Array[]): Promise<string[][]>
+  /** Per multihash, the live servers holding any record for it (from `provider` only, when given); one IPC round per process. */
+  holdersOfMany(multihashes: Uint8Array[], provider?: string): Promise<string[][]>
   /**
    * Per multihash, the provider records that its k true-closest live servers hold,
    * merged by provider id (addresses united): what a GET_PROVIDERS at the right
