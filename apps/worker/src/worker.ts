@@ -76,6 +76,14 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
   const privateKey = await loadIdentity(config.identityFile)
   const host = await startHost(() => createSweepHost({ privateKey, bootstrap: config.bootstrap, listen: config.listen, announce: config.announce }), log)
   log.info({ id, peerId: host.peerId, announce: host.announceAddrs() }, 'libp2p host started')
+  // Over the host's life, for the cost of a sweep (benchmarks read the last 'region done')
+  let connectionsOpened = 0
+  host.libp2p.addEventListener('connection:open', () => { connectionsOpened++ })
+  const hostTotals = () => {
+    const { rpcs, lookups } = host.router.stats()
+    const { dials, dialFailures } = host.sender.stats()
+    return { connectionsOpened, findNodeRpcs: rpcs, lookups, dials, dialFailures }
+  }
   const network = await sampleNetwork(host.router, config.sweep?.k ?? 20)
   await schedule.setNetwork({ size: network.size, prefixLength: network.prefixLength, measuredAt: Date.now(), by: id })
   log.info({ networkSize: network.size, prefixLength: network.prefixLength }, 'measured the network')
@@ -92,7 +100,7 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
       else once.drop(job.prefix)
       metrics.observeReport(report, job.reason)
       span.setAttributes({ 'sweep.keys': report.keys, 'sweep.records_sent': report.recordsSent, 'sweep.lookups': report.lookups })
-      log.info({ jobId: meta.jobId, prefix: job.prefix, reason: job.reason, cycle: job.cycle, keys: report.keys, sent: report.recordsSent, failed: report.recordsFailed, peers: report.peersReached, peersFailed: report.peersFailed, lookups: report.lookups, mode: report.mode, complete: report.complete, ok: report.succeeded, ms: report.durationMs }, 'region done')
+      log.info({ jobId: meta.jobId, prefix: job.prefix, reason: job.reason, cycle: job.cycle, keys: report.keys, sent: report.recordsSent, failed: report.recordsFailed, peers: report.peersReached, peersFailed: report.peersFailed, lookups: report.lookups, mode: report.mode, complete: report.complete, ok: report.succeeded, ms: report.durationMs, exploreMs: report.exploreMs, host: hostTotals() }, 'region done')
       return report
     } catch (error) {
       once.drop(job.prefix)

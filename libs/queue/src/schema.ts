@@ -74,6 +74,7 @@ export const regionReportSchema = z.object({
   peersFailed: count,
   lookups: count,
   durationMs: nonNegative,
+  exploreMs: nonNegative.optional(),
   succeeded: z.boolean({ error: 'must be a boolean' })
 })
 

@@ -21,6 +21,8 @@ export interface RegionReport {
   readonly peersFailed: number
   readonly lookups: number
   readonly durationMs: number
+  /** Of durationMs, the time until the region's peers were known (swept regions only); the rest went to sending. */
+  readonly exploreMs?: number
   /** The region counts as reprovided when at least successRatio of the peers it targeted took their records. */
   readonly succeeded: boolean
 }

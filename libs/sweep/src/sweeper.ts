@@ -100,6 +100,7 @@ export class Sweeper {
       lookups += exploration.lookups
     }
     const peers = exploration.peers
+    const exploreMs = this.ports.clock.now() - started
     const delivery = this.newDelivery()
     let keyCount = 0
     const sendBatch = async (batch: readonly ProvideKey[]): Promise<void> => {
@@ -113,7 +114,7 @@ export class Sweeper {
       .filter((r) => r.prefix.startsWith(prefix) || prefix.startsWith(r.prefix))
       .map((r) => ({ prefix: r.prefix, peers: r.peers.length }))
     return this.report(prefix, peerPrefix, 'sweep', started, {
-      keys: keyCount, delivery, lookups, regions, peersFound: peers.length, complete: exploration.complete
+      keys: keyCount, delivery, lookups, regions, peersFound: peers.length, complete: exploration.complete, exploreMs
     })
   }
 
@@ -141,6 +142,7 @@ export class Sweeper {
       regions?: RegionReport['regions']
       peersFound?: number
       complete?: boolean
+      exploreMs?: number
     }
   ): RegionReport {
     const d = parts.delivery
@@ -159,6 +161,7 @@ export class Sweeper {
       peersFailed: d?.peersFailed ?? 0,
       lookups: parts.lookups ?? 0,
       durationMs: this.ports.clock.now() - started,
+      ...(parts.exploreMs === undefined ? {} : { exploreMs: parts.exploreMs }),
       succeeded: targeted === 0 || (d?.peersReached ?? 0) >= this.config.successRatio * targeted
     }
   }
