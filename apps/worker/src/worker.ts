@@ -93,7 +93,7 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
   const sweepJob = async (job: RegionJob, meta: { jobId: string }): Promise<RegionReport> => {
     const span = tracing.tracer.startSpan('region.sweep', { attributes: { 'sweep.prefix': job.prefix, 'sweep.reason': job.reason } }, extractTrace(job.trace))
     metrics.activeJobs.inc()
-    log.info({ jobId: meta.jobId, prefix: job.prefix, reason: job.reason, cycle: job.cycle }, 'region started')
+    log.info({ jobId: meta.jobId, prefix: job.prefix, reason: job.reason, cycle: job.cycle, host: hostTotals() }, 'region started')
     try {
       const report = await context.with(trace.setSpan(context.active(), span), () => sweeper.sweepRegion(job.prefix))
       if (report.succeeded) await once.forget(job.prefix)
