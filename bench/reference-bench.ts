@@ -15,7 +15,7 @@ import { formatCount, markdownTable, writeSection } from './lib/markdown.ts'
 import { runGo, runOurs, type RunResult } from './lib/sweep-run.ts'
 
 const options = new Command()
-  .option('--nodes <n>', 'servers in the side-by-side testnet', '200')
+  .option('--nodes <n>', 'servers in the side-by-side testnet (0 skips it)', '200')
   .option('--impl <impl>', 'their implementation: js, go or mixed', 'mixed')
   .option('--cids <n>', 'CIDs each run provides', '10000')
   .option('--workers <list>', 'our worker counts to run', '1,2,4')
@@ -38,10 +38,8 @@ function row(r: RunResult): string[] {
     `${r.recall.mean.toFixed(3)} (${byImpl})`, `${(r.cpuMs / 1000).toFixed(1)} s`, r.where]
 }
 
-const HEADER = ['provider', 'wall time', 'lookups', 'connections', 'records', 'recall (by server impl)', 'CPU', 'where the time went']
-
-try {
-  const nodes = Number(options.nodes)
+/** Ours with each worker count beside go's provider on one testnet, healthy and then with tarpits. */
+async function sideBySide(nodes: number): Promise<void> {
   const testnet = await startTestnet({ nodes, impl: options.impl as TestnetImpl, log })
   const keys = await randomCids(Number(options.cids))
   const rounds: Array<{ title: string; rows: string[][] }> = []
@@ -79,6 +77,13 @@ try {
     '',
     ...rounds.flatMap((r) => [`### ${r.title}`, '', markdownTable(HEADER, r.rows), ''])
   ].join('\n'))
+}
+
+const HEADER = ['provider', 'wall time', 'lookups', 'connections', 'records', 'recall (by server impl)', 'CPU', 'where the time went']
+
+try {
+  const nodes = Number(options.nodes)
+  if (nodes > 0) await sideBySide(nodes)
 
   const largeNodes = Number(options.largeNodes)
   if (largeNodes > 0) {
@@ -92,7 +97,8 @@ try {
       writeSection(options.out, 'reference-large', [
         '## A large go network',
         '',
-        `Command: \`${command}\`, ${date}. ${largeNodes} go-libp2p-kad-dht servers in one process (up in ${startupS.toFixed(0)} s), ` +
+        `Command: \`${command}\`, ${date}. ${largeNodes} go-libp2p-kad-dht servers in ${large.info().processes} processes ` +
+        `(up and wired in ${startupS.toFixed(0)} s; routing tables hold ${(large.info().routingTable.neighbourhood * 100).toFixed(0)}% of each server's 20 nearest), ` +
         `${formatCount(many.length)} CIDs, one worker. servers/k = ${floor} is the fewest lookups that could cover the keyspace.`,
         '',
         markdownTable(['what', 'result'], [

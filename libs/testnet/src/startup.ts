@@ -18,13 +18,15 @@ import { planWiring } from './wiring.ts'
  */
 export const NODES_PER_PROCESS = 55
 /**
- * go servers cost far less CPU and memory (no ping-everything table, cheap
- * handshakes), but a wired one holds ~49 descriptors (36–48 connections, both
- * ends in-process for its go neighbours), and this machine's hard limit is
- * 20,000 per process: 1,000 servers in one process lost half their dials,
- * 300 wired cleanly.
+ * go servers cost far less CPU and memory than js ones (no ping-everything
+ * table, cheap handshakes), but descriptors bound them: a go server keeps up
+ * to 192 connections (go-libp2p's connection manager trims only above that),
+ * js servers dial every peer they hear of, and this machine's hard limit is
+ * 20,000 descriptors per process. Measured: 250 wired go servers in one
+ * process reached the limit and lost half their seed dials; 100 go servers
+ * beside 100 js ones came close to it.
  */
-export const GO_NODES_PER_PROCESS = 300
+export const GO_NODES_PER_PROCESS = 60
 /** Self-lookups in flight per process; more only queue on the same core. */
 const LOOKUP_CONCURRENCY = 16
 /**
