@@ -113,11 +113,13 @@ async function writeRandomCids(file: string, n: number): Promise<void> {
 
 /**
  * Shows the live view until the cluster has provided every CID: the provided-keys counter
- * reached n, or every region of the cycle is done with nothing left queued.
+ * reached n, or every region of the cycle is done, with the keys it holds now, and nothing
+ * is left queued. A region done before the upload (an empty catch-up at the cycle's start)
+ * counts none of the keys it holds now, so it doesn't end the wait.
  */
 async function waitUntilProvided(client: ApiClient, n: number, timeoutMs: number, signal: AbortSignal, logDir: string): Promise<Stats> {
   const done = (s: Stats) => s.provides.keysProvided >= n ||
-    (s.keys.total >= n && s.cycle.regionsTotal > 0 && s.cycle.regionsDone === s.cycle.regionsTotal &&
+    (s.keys.total >= n && s.cycle.regionsTotal > 0 && s.cycle.regionsDone === s.cycle.regionsTotal && s.cycle.keysProvided >= s.keys.total &&
       s.queues.waiting + s.queues.prioritized + s.queues.active + s.queues.delayed === 0)
   let resolveDone: (stats: Stats) => void = () => {}
   const finished = new Promise<Stats>((resolve) => { resolveDone = resolve })
