@@ -22,7 +22,7 @@ export function workerCommand(): Command {
     .description('run a worker: takes region jobs from Redis, explores each region on the DHT and sends its provider records')
     .addOption(new Option('--redis <url>', 'Redis URL').env('SWEEP_REDIS_URL').makeOptionMandatory())
     .addOption(new Option('--bootstrap <multiaddr...>', 'DHT bootstrap peers, with /p2p/<id> (comma or space separated)').env('SWEEP_BOOTSTRAP').argParser(listArg).makeOptionMandatory())
-    .addOption(new Option('--identity <file>', 'the provider\'s private key (sweep keygen): every worker sends records as this peer').env('SWEEP_IDENTITY').makeOptionMandatory())
+    .addOption(new Option('--identity <file>', 'the provider\'s private key: every worker sends records as this peer. sweep keygen\'s file, ipfs key export\'s (protobuf or PEM PKCS#8), a Kubo config file, or its base64 Identity.PrivKey').env('SWEEP_IDENTITY').makeOptionMandatory())
     .addOption(new Option('--announce <multiaddr...>', 'addresses of the content-serving peer to put in provider records (default: this host\'s)').env('SWEEP_ANNOUNCE').argParser(listArg))
     .addOption(new Option('--listen <multiaddr...>', 'libp2p listen addresses').env('SWEEP_LISTEN').argParser(listArg))
     .addOption(new Option('--concurrency <n>', 'region jobs run in parallel (default 4)').env('SWEEP_CONCURRENCY').argParser(positiveIntArg))

@@ -1,6 +1,7 @@
 import { chmod, readFile, writeFile } from 'node:fs/promises'
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { decodePrivateKey, IDENTITY_FORMATS } from './identity-formats.ts'
 
 export interface GenerateIdentityOptions {
   /** Replace an existing file. Off by default: losing the provider key orphans every record it signed for. */
@@ -28,7 +29,7 @@ export async function generateIdentity(file: string, options: GenerateIdentityOp
   return key
 }
 
-/** Reads a key written by generateIdentity (or by any libp2p tool: the format is libp2p's protobuf). */
+/** Reads a key written by generateIdentity, or any of the formats in identity-formats.ts (Kubo's among them). */
 export async function loadIdentity(file: string): Promise<PrivateKey> {
   let bytes: Uint8Array
   try {
@@ -38,9 +39,9 @@ export async function loadIdentity(file: string): Promise<PrivateKey> {
     throw new Error(`cannot read identity file ${file}: ${errorMessage(err)}`, { cause: err })
   }
   try {
-    return privateKeyFromProtobuf(bytes)
+    return decodePrivateKey(bytes)
   } catch (err) {
-    throw new Error(`identity file ${file} is not a protobuf-encoded libp2p private key: ${errorMessage(err)}`, { cause: err })
+    throw new Error(`identity file ${file} is not a libp2p private key in any format sweep reads (${IDENTITY_FORMATS}): ${errorMessage(err)}`, { cause: err })
   }
 }
 
