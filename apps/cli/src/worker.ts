@@ -4,7 +4,8 @@ import { parseListen, processLogger, untilSignal } from './options.ts'
 
 interface WorkerFlags {
   redis: string
-  bootstrap: string[]
+  bootstrap?: string[]
+  protocol: string
   identity: string
   announce?: string[]
   listen?: string[]
@@ -21,7 +22,8 @@ export function workerCommand(): Command {
   return new Command('worker')
     .description('run a worker: takes region jobs from Redis, explores each region on the DHT and sends its provider records')
     .addOption(new Option('--redis <url>', 'Redis URL').env('SWEEP_REDIS_URL').makeOptionMandatory())
-    .addOption(new Option('--bootstrap <multiaddr...>', 'DHT bootstrap peers, with /p2p/<id> (comma or space separated)').env('SWEEP_BOOTSTRAP').argParser(listArg).makeOptionMandatory())
+    .addOption(new Option('--bootstrap <multiaddr...>', 'DHT bootstrap peers, with /p2p/<id> (comma or space separated; default: Amino\'s public bootstrap peers, as Kubo)').env('SWEEP_BOOTSTRAP').argParser(listArg))
+    .addOption(new Option('--protocol <id>', 'the DHT\'s kad protocol id').env('SWEEP_DHT_PROTOCOL').default('/ipfs/kad/1.0.0'))
     .addOption(new Option('--identity <file>', 'the provider\'s private key: every worker sends records as this peer. sweep keygen\'s file, ipfs key export\'s (protobuf or PEM PKCS#8), a Kubo config file, or its base64 Identity.PrivKey').env('SWEEP_IDENTITY').makeOptionMandatory())
     .addOption(new Option('--announce <multiaddr...>', 'addresses of the content-serving peer to put in provider records (default: this host\'s)').env('SWEEP_ANNOUNCE').argParser(listArg))
     .addOption(new Option('--listen <multiaddr...>', 'libp2p listen addresses').env('SWEEP_LISTEN').argParser(listArg))
@@ -34,9 +36,11 @@ export function workerCommand(): Command {
     .action(async (flags: WorkerFlags) => {
       // loaded here, not at the top, so client subcommands start without libp2p
       const { defaultWorkerConfig: d, startWorker } = await import('@sweep/worker')
+      const { AMINO_BOOTSTRAP } = await import('@sweep/dht')
       const log = processLogger('worker')
+      if (flags.bootstrap === undefined || flags.bootstrap.length === 0) log.info({ bootstrap: AMINO_BOOTSTRAP }, 'no --bootstrap: joining Amino through its public bootstrap peers')
       const worker = await startWorker({
-        ...d, redisUrl: flags.redis, bootstrap: flags.bootstrap, identityFile: flags.identity, announce: flags.announce,
+        ...d, redisUrl: flags.redis, bootstrap: flags.bootstrap?.length ? flags.bootstrap : AMINO_BOOTSTRAP, protocol: flags.protocol, identityFile: flags.identity, announce: flags.announce,
         listen: flags.listen ?? d.listen, concurrency: flags.concurrency ?? d.concurrency, metrics: flags.metrics ?? d.metrics,
         namespace: flags.namespace ?? d.namespace, shutdownGraceMs: flags.shutdownGrace ?? d.shutdownGraceMs,
         lockDurationMs: flags.lockDuration ?? d.lockDurationMs, id: flags.id

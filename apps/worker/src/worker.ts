@@ -12,6 +12,8 @@ export interface WorkerConfig {
   readonly redisUrl: string
   readonly namespace: string
   readonly bootstrap: readonly string[]
+  /** The DHT's kad protocol id; Amino's by default. */
+  readonly protocol?: string
   readonly identityFile: string
   readonly announce?: readonly string[]
   readonly listen: readonly string[]
@@ -74,7 +76,7 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
   const ops = await startOpsServer({ host: config.metrics.host, port: config.metrics.port, registry: metrics.registry, ready: () => ready })
 
   const privateKey = await loadIdentity(config.identityFile)
-  const host = await startHost(() => createSweepHost({ privateKey, bootstrap: config.bootstrap, listen: config.listen, announce: config.announce }), log)
+  const host = await startHost(() => createSweepHost({ privateKey, bootstrap: config.bootstrap, protocol: config.protocol, listen: config.listen, announce: config.announce }), log)
   log.info({ id, peerId: host.peerId, announce: host.announceAddrs() }, 'libp2p host started')
   // Over the host's life, for the cost of a sweep (benchmarks read the last 'region done')
   let connectionsOpened = 0
