@@ -14,6 +14,10 @@ describe('a cluster of real processes providing to 80 real kad-dht servers', () 
     const cluster = fixture.cluster({ namespace: 'provide' })
     await cluster.startCoordinator('coordinator-1')
     await Promise.all([cluster.startWorker('worker-1'), cluster.startWorker('worker-2')])
+    // A fresh schedule catches every region up at once. Wait for that pass: keys posted
+    // before the leader's first tick would go out as burst jobs instead, and the
+    // catch-ups, then not due, would never run (a race that made this test flaky).
+    await cluster.waitForCycle()
     const keys = await randomCids(CIDS)
     const answer = await cluster.provide(keys.map((k) => cidOf(k.multihash)))
     expect(answer).toMatchObject({ accepted: CIDS, added: CIDS, duplicates: 0, invalidCount: 0 })
