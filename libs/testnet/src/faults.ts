@@ -65,7 +65,7 @@ export function delayAnswers(node: ServerNode, latency: Readonly<Latency>): void
   }
 }
 
-export function drawDelay({ meanMs, jitterMs }: Readonly<Latency>, rand: () => number = Math.random): number {
+function drawDelay({ meanMs, jitterMs }: Readonly<Latency>): number {
   if (meanMs <= 0) return 0
-  return Math.max(0, meanMs + (rand() * 2 - 1) * jitterMs)
+  return Math.max(0, meanMs + (Math.random() * 2 - 1) * jitterMs)
 }

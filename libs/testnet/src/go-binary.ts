@@ -12,13 +12,13 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
-export const GONET_SOURCE = fileURLToPath(new URL('../gonet/', import.meta.url))
+const GONET_SOURCE = fileURLToPath(new URL('../gonet/', import.meta.url))
 const CACHE = fileURLToPath(new URL('../../../node_modules/.cache/sweep-go/', import.meta.url))
 
 export type GoBinary = { path: string; reason?: undefined } | { path: null; reason: string }
 
 /** Whether `go` runs here; the reason when it doesn't. */
-export function goToolchain(): string | null {
+function goToolchain(): string | null {
   const probe = spawnSync('go', ['version'], { encoding: 'utf8' })
   return probe.status === 0 ? null : 'no Go toolchain on PATH (go-libp2p-kad-dht servers need one to build)'
 }
