@@ -23,8 +23,18 @@ describe('a cluster of real processes providing to 80 real kad-dht servers', () 
     expect(answer).toMatchObject({ accepted: CIDS, added: CIDS, duplicates: 0, invalidCount: 0 })
 
     const stats = await cluster.waitForCycle()
+    // a region run below the success ratio counts no keys: say which, if any, and why
+    const short = cluster.workerLog('region done').filter((d) => d.ok === false)
+      .map((d) => ({ prefix: d.prefix, reason: d.reason, keys: d.keys, peers: d.peers, peersFailed: d.peersFailed, failed: d.failed }))
+    if (short.length > 0) console.log(`regions below the success ratio: ${JSON.stringify(short)}`)
     expect(stats.keys.total).toBe(CIDS)
-    expect(stats.provides.keysProvided).toBeGreaterThanOrEqual(CIDS)
+    // the leader writes a result's region records before its counters: a read in between
+    // sees the cycle done and the last job's keys not yet counted
+    const provided = await waitUntil('the provided-keys counter to catch up', async () => {
+      const { provides } = await cluster.stats()
+      return provides.keysProvided >= CIDS ? provides.keysProvided : undefined
+    }, 10_000).catch(() => stats.provides.keysProvided)
+    expect(provided).toBeGreaterThanOrEqual(CIDS)
     const { mean, perKey } = await fixture.testnet.recall(keys.map((k) => k.multihash))
     console.log(`cluster placement recall ${mean.toFixed(4)}, regions ${stats.keys.regions}, records ${stats.provides.recordsSent}`)
     expect(mean).toBeGreaterThanOrEqual(0.98)

@@ -70,8 +70,19 @@ describe.skipIf(goSkipReason != null)('[go] four workers with one identity provi
     const holders = await fixture.testnet.holdersOfMany(keys.map((k) => k.multihash), provider)
     const held = holders.reduce((sum, h) => sum + h.length, 0)
     const recall = await fixture.testnet.recall(keys.map((k) => k.multihash), 20, { provider })
+    // per worker, its host's totals as of its last region
+    const hosts = names.map((n) => cluster.workerLog('region done').filter((d) => d.worker === n).at(-1)?.host as Record<string, number> | undefined)
+    const total = (field: string) => hosts.reduce((sum, h) => sum + (h?.[field] ?? 0), 0)
+    // the true holders that were missed, and how many keys missed each: one server missed by a whole region, or many by a few keys?
+    const missed = new Map<string, number>()
+    keys.forEach((k, i) => {
+      const got = new Set(holders[i])
+      for (const server of fixture.testnet.trueClosest(k.multihash, 20, { liveOnly: true })) if (!got.has(server)) missed.set(server, (missed.get(server) ?? 0) + 1)
+    })
     console.log(`4 workers, one peer ID, go servers: ${held} records held of ${stats.provides.recordsSent} sent ` +
-      `(${stats.provides.regionsFailed} regions failed), recall ${recall.mean.toFixed(4)}`)
+      `(${stats.provides.regionsFailed} regions failed), recall ${recall.mean.toFixed(4)}; ` +
+      `lookups cut ${total('lookupsCut')} of ${total('lookups')}, query errors ${total('queryErrors')}, dial failures ${total('dialFailures')}, ` +
+      `failed peers ${total('failedPeers')}; missed holders ${JSON.stringify([...missed.values()].sort((a, b) => b - a).slice(0, 12))}`)
     expect(held).toBeGreaterThanOrEqual(stats.provides.recordsSent * 0.999)
     expect(recall.mean).toBeGreaterThanOrEqual(0.98)
     await cluster.stop()

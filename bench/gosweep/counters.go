@@ -28,13 +28,16 @@ type countingRouter struct {
 	inner  provider.KadClosestPeersRouter
 	calls  atomic.Int64
 	failed atomic.Int64
+	nanos  atomic.Int64 // time spent in lookups, summed
 }
 
 var _ provider.KadClosestPeersRouter = (*countingRouter)(nil)
 
 func (r *countingRouter) GetClosestPeers(ctx context.Context, key string) ([]peer.ID, error) {
 	r.calls.Add(1)
+	started := time.Now()
 	peers, err := r.inner.GetClosestPeers(ctx, key)
+	r.nanos.Add(int64(time.Since(started)))
 	if err != nil {
 		r.failed.Add(1)
 	}
@@ -52,6 +55,7 @@ type countingSender struct {
 	// end of the provide work, without the completion poll's 100 ms grain.
 	lastSent atomic.Int64
 	regions  *regionTracker
+	perKey   *keyTimes // nil unless timing single provides
 }
 
 var _ pb.MessageSender = (*countingSender)(nil)
@@ -71,6 +75,9 @@ func (s *countingSender) SendMessage(ctx context.Context, p peer.ID, m *pb.Messa
 			// The provider reuses one message and rewrites Key between sends on
 			// the same goroutine, so the key must be read here, synchronously.
 			s.regions.observe(p, m.GetKey())
+		}
+		if s.perKey != nil {
+			s.perKey.observe(m.GetKey(), err == nil)
 		}
 	}
 	return err

@@ -46,6 +46,14 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if cfg.Serial {
+		// one JSON line per CID read from stdin; see RunSerial
+		if err := RunSerial(ctx, cfg, os.Stdin, stdout, cfg.PerCIDTimeout); err != nil {
+			fmt.Fprintf(stderr, "gosweep: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	res, runErr := Run(ctx, cfg)
 	if runErr != nil {
 		res.Error = runErr.Error()
@@ -76,14 +84,16 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	workers := fs.Int("max-workers", kuboMaxWorkers, "provider worker pool size (Kubo's Provide.DHT.MaxWorkers default is 16, the library's own default is 4)")
 	joinWait := fs.Duration("bootstrap-wait", 30*time.Second, "upper bound on waiting for the routing table to fill")
 	linger := fs.Duration("linger", 2*time.Second, "keep the host up this long after the provider is done, so records in flight arrive (not timed)")
+	serial := fs.Bool("serial", false, "after joining, read CIDs one per line on stdin and provide each alone, printing a JSON line per CID (first-provide latency); --cids is then not used")
+	perCID := fs.Duration("per-cid-timeout", time.Minute, "with --serial: how long one CID may take before its line reports an error")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if *bootstrap == "" || *cidsFile == "" {
-		return Config{}, errors.New("--bootstrap and --cids are required")
+	if *bootstrap == "" || (*cidsFile == "" && !*serial) {
+		return Config{}, errors.New("--bootstrap and --cids (or --serial) are required")
 	}
 
 	cfg := Config{
@@ -95,13 +105,17 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		BootstrapWait:   *joinWait,
 		Linger:          *linger,
 		Progress:        stderr,
+		Serial:          *serial,
+		PerCIDTimeout:   *perCID,
 	}
 	var err error
 	if cfg.Bootstrap, err = parseAddrInfos(*bootstrap); err != nil {
 		return Config{}, err
 	}
-	if cfg.Keys, cfg.DuplicateCIDs, err = readCIDs(*cidsFile); err != nil {
-		return Config{}, err
+	if *cidsFile != "" {
+		if cfg.Keys, cfg.DuplicateCIDs, err = readCIDs(*cidsFile); err != nil {
+			return Config{}, err
+		}
 	}
 	if *identity != "" {
 		if cfg.Identity, err = readIdentity(*identity); err != nil {

@@ -33,6 +33,12 @@ type Config struct {
 	Linger          time.Duration // keep the host up this long after done
 	StatsInterval   time.Duration
 	Progress        io.Writer
+	// perKey, when set, gets every ADD_PROVIDER send's key and time (the
+	// one-CID-at-a-time mode reads each key's first and last send from it).
+	perKey *keyTimes
+	// Serial: provide CIDs from stdin one at a time (RunSerial) instead of Keys at once.
+	Serial        bool
+	PerCIDTimeout time.Duration
 }
 
 const (
@@ -44,11 +50,21 @@ const (
 	idleGrace = 3 * time.Second
 )
 
-// Run starts a host and DHT, joins the network, builds the SweepingProvider,
-// hands it every key and waits until its stats say all are done. The returned
-// Result is never nil: on error or timeout it holds what was measured so far.
-func Run(ctx context.Context, cfg Config) (*Result, error) {
-	res := &Result{CIDs: len(cfg.Keys), CPUMs: -1, Notes: []string{}, DuplicateCIDsSkipped: cfg.DuplicateCIDs}
+// session is a joined host, its DHT and a SweepingProvider that is online
+// with its prefix-length estimate: what both modes (one batch, or one CID at a
+// time) start from.
+type session struct {
+	router *countingRouter
+	sender *countingSender
+	conns  *connCounter
+	prov   *provider.SweepingProvider
+	close  func()
+}
+
+// setUp starts a host and DHT, joins the network and builds the
+// SweepingProvider, filling res's setup fields. On error, what was started is
+// already closed.
+func setUp(ctx context.Context, cfg Config, res *Result) (*session, error) {
 	if cfg.MaxWorkers == 0 {
 		cfg.MaxWorkers = kuboMaxWorkers
 	}
@@ -64,47 +80,70 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if priv == nil {
 		var err error
 		if priv, _, err = crypto.GenerateEd25519Key(rand.Reader); err != nil {
-			return res, err
+			return nil, err
 		}
 		res.note("no --identity: generated an Ed25519 key")
 	}
 	h, err := newHost(priv)
 	if err != nil {
-		return res, fmt.Errorf("starting host: %w", err)
+		return nil, fmt.Errorf("starting host: %w", err)
 	}
-	defer h.Close()
+	closers := []func(){func() { h.Close() }}
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
 	res.PeerID = h.ID().String()
 	conns := countConnections(h)
 
 	d, err := newDHT(h, cfg.Protocol, cfg.Bootstrap)
 	if err != nil {
-		return res, fmt.Errorf("starting DHT: %w", err)
+		closeAll()
+		return nil, fmt.Errorf("starting DHT: %w", err)
 	}
-	defer d.Close()
+	closers = append(closers, func() { d.Close() })
 	res.RoutingTableSize, err = joinNetwork(ctx, h, d, cfg.Bootstrap, cfg.BootstrapWait)
 	if err != nil {
-		return res, stopped(ctx, res, fmt.Errorf("joining the network: %w", err))
+		closeAll()
+		return nil, stopped(ctx, res, fmt.Errorf("joining the network: %w", err))
 	}
 
 	router := &countingRouter{inner: d}
-	sender := &countingSender{inner: d.MessageSender(), regions: newRegionTracker()}
+	sender := &countingSender{inner: d.MessageSender(), regions: newRegionTracker(), perKey: cfg.perKey}
 	selfAddrs := d.FilteredAddrs
 	if len(cfg.Announce) > 0 {
 		selfAddrs = staticAddrs(cfg.Announce)
 	}
 	prov, err := provider.New(providerOptions(h, d, router, sender, selfAddrs, cfg.MaxWorkers)...)
 	if err != nil {
-		return res, fmt.Errorf("building SweepingProvider: %w", err)
+		closeAll()
+		return nil, fmt.Errorf("building SweepingProvider: %w", err)
 	}
-	defer prov.Close()
+	closers = append(closers, func() { prov.Close() })
 
 	if err := waitReady(ctx, prov); err != nil {
-		return res, stopped(ctx, res, fmt.Errorf("provider never came online: %w", err))
+		closeAll()
+		return nil, stopped(ctx, res, fmt.Errorf("provider never came online: %w", err))
 	}
 	res.SetupMs = time.Since(setupStart).Milliseconds()
 	res.SetupLookups = router.calls.Load()
 	res.SetupConnections = conns.outbound.Load()
 	res.RoutingTableSize = d.RoutingTable().Size()
+	return &session{router: router, sender: sender, conns: conns, prov: prov, close: closeAll}, nil
+}
+
+// Run joins the network (setUp), hands the provider every key and waits
+// until its stats say all are done. The returned Result is never nil: on
+// error or timeout it holds what was measured so far.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	res := &Result{CIDs: len(cfg.Keys), CPUMs: -1, Notes: []string{}, DuplicateCIDsSkipped: cfg.DuplicateCIDs}
+	s, err := setUp(ctx, cfg, res)
+	if err != nil {
+		return res, err
+	}
+	defer s.close()
+	router, sender, conns, prov := s.router, s.sender, s.conns, s.prov
 
 	w := openWindow(router, sender, conns)
 	// force=false is what a fresh add does; the keystore starts empty, so

@@ -21,6 +21,10 @@ const GOSWEEP_SOURCE = fileURLToPath(new URL('../gosweep/', import.meta.url))
 
 export interface RunResult {
   label: string
+  /** Peer id the records were sent under. */
+  provider: string
+  /** Joining the network before the timed provide (go's provider only; our workers join before the POST). */
+  setupMs: number
   wallMs: number
   lookups: number
   connections: number
@@ -39,7 +43,7 @@ export async function cpuMs(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
-interface HostTotals { connectionsOpened: number; findNodeRpcs: number; lookups: number }
+interface HostTotals { connectionsOpened: number; findNodeRpcs: number; lookups: number; lookupsCut: number }
 
 export interface OursOptions {
   testnet: Testnet
@@ -50,12 +54,22 @@ export interface OursOptions {
   /** Region jobs per worker. */
   concurrency?: number
   namespace: string
+  /** Called right after the CIDs are handed over, e.g. to schedule a fault mid-provide. */
+  afterPost?: () => void
+  /** Also wait for the re-sweeps the provide caused before measuring (wall time stops at the first pass). */
+  settle?: boolean
+  /** Coordinator --resweep-delay. */
+  resweepDelay?: string
+  /** Give up on the provide after this long (default 30 min); the cluster is stopped either way. */
+  timeoutMs?: number
 }
 
 export async function runOurs(o: OursOptions): Promise<RunResult> {
   const identityFile = join(o.dir, `${o.namespace}.key`)
   await generateIdentity(identityFile)
-  const cluster = new TestCluster({ redisUrl: o.redisUrl, bootstrap: o.testnet.bootstrap, identityFile, namespace: o.namespace, concurrency: o.concurrency ?? 1 })
+  const cluster = new TestCluster({
+    redisUrl: o.redisUrl, bootstrap: o.testnet.bootstrap, identityFile, namespace: o.namespace, concurrency: o.concurrency ?? 1, resweepDelay: o.resweepDelay
+  })
   try {
     await cluster.startCoordinator('coordinator')
     const names = Array.from({ length: o.workers }, (_, i) => `worker-${i + 1}`)
@@ -64,8 +78,11 @@ export async function runOurs(o: OursOptions): Promise<RunResult> {
     const cpu0 = await Promise.all(pids.map(cpuMs))
     const t0 = performance.now()
     await cluster.provide(o.keys.map((k) => cidOf(k.multihash)))
-    const stats: Stats = await cluster.waitForCycle(1_800_000)
+    o.afterPost?.()
+    const stats: Stats = await cluster.waitForCycle(o.timeoutMs ?? 1_800_000)
     const wallMs = performance.now() - t0
+    const settled = o.settle === true ? await cluster.waitForResweeps(1_800_000) : undefined
+    const settledMs = performance.now() - t0
     const cpu1 = await Promise.all(pids.map(cpuMs))
     const done = cluster.workerLog('region done')
     const started = cluster.workerLog('region started')
@@ -76,10 +93,14 @@ export async function runOurs(o: OursOptions): Promise<RunResult> {
       const last = done.filter((l) => l.worker === w).at(-1)?.host as HostTotals | undefined
       return s + (first && last ? last[field] - first[field] : 0)
     }, 0)
-    const busy = sum(done, (l) => Number(l.ms))
-    const exploring = sum(done, (l) => Number(l.exploreMs ?? 0))
+    const firstPass = settled === undefined ? done : done.filter((l) => l.reason !== 'resweep')
+    const busy = sum(firstPass, (l) => Number(l.ms))
+    const exploring = sum(firstPass, (l) => Number(l.exploreMs ?? 0))
+    const replaced = sum(done, (l) => Number(l.replaced ?? 0))
     const provider = stats.workers[0].peerId
     return {
+      provider,
+      setupMs: 0,
       label: `sweep, ${o.workers} worker${o.workers > 1 ? 's' : ''}${(o.concurrency ?? 1) > 1 ? ` × ${o.concurrency} jobs` : ''}`,
       wallMs,
       lookups: sum(done, (l) => Number(l.lookups)),
@@ -88,8 +109,10 @@ export async function runOurs(o: OursOptions): Promise<RunResult> {
       failedRecords: sum(done, (l) => Number(l.failed)),
       cpuMs: cpu1.reduce((s, c, i) => s + c - cpu0[i], 0),
       recall: await o.testnet.recall(o.keys.map((k) => k.multihash), 20, { provider }),
-      where: `${done.length} region jobs; of their busy time ${pct(exploring, busy)} exploring (${hostDelta('findNodeRpcs')} FIND_NODE), ` +
-        `${pct(busy - exploring, busy)} sending; workers busy ${pct(busy, wallMs * o.workers * (o.concurrency ?? 1))} of the wall time`
+      where: `${firstPass.length} region jobs; of their busy time ${pct(exploring, busy)} exploring (${hostDelta('findNodeRpcs')} FIND_NODE, ` +
+        `${hostDelta('lookupsCut')} lookups cut short), ${pct(busy - exploring, busy)} sending; workers busy ${pct(busy, wallMs * o.workers * (o.concurrency ?? 1))} of the wall time` +
+        (replaced > 0 ? `; ${formatInt(replaced)} records re-placed around failed peers` : '') +
+        (settled === undefined ? '' : `; ${settled.ran} re-sweeps, settled at ${(settledMs / 1000).toFixed(1)} s`)
     }
   } finally {
     await cluster.stop()
@@ -122,6 +145,8 @@ export async function runGo(o: { testnet: Testnet; dir: string; keys: readonly P
   if (r.error != null || r.timedOut) o.log(`go provider ended badly: ${r.error ?? 'timed out'}`)
   return {
     label: "go's SweepingProvider (kad-dht v0.42.2)",
+    provider: r.peerId,
+    setupMs: r.setupMs,
     wallMs: r.wallMs,
     lookups: r.lookups,
     connections: r.connections,
@@ -133,6 +158,10 @@ export async function runGo(o: { testnet: Testnet; dir: string; keys: readonly P
       `joining beforehand (untimed): ${(r.setupMs / 1000).toFixed(1)} s, ${r.setupLookups} lookups, ${r.setupConnections} connections` +
       (r.keysFailed > 0 ? `; ${r.keysFailed} keys failed` : '')
   }
+}
+
+function formatInt(n: number): string {
+  return n.toLocaleString('en-US')
 }
 
 function pct(part: number, whole: number): string {

@@ -20,6 +20,10 @@ export interface ClusterOptions {
   readonly concurrency?: number
   readonly apiToken?: string
   readonly maxBody?: string
+  /** Coordinator --resweep-delay, e.g. '5s'. */
+  readonly resweepDelay?: string
+  /** Coordinator --job-timeout: each region job's own deadline. */
+  readonly jobTimeout?: string
 }
 
 export function cidOf(multihash: Uint8Array): string {
@@ -42,7 +46,9 @@ export class TestCluster {
     const proc = new SweepProcess(name, [
       'coordinator', '--redis', o.redisUrl, '--namespace', o.namespace, '--api', '127.0.0.1:0', '--metrics', '127.0.0.1:0',
       '--interval', o.interval ?? '22h', '--id', name, ...(o.apiToken ? ['--api-token', o.apiToken] : []),
-      ...(o.maxBody ? ['--max-body', o.maxBody] : [])
+      ...(o.maxBody ? ['--max-body', o.maxBody] : []),
+      ...(o.resweepDelay ? ['--resweep-delay', o.resweepDelay] : []),
+      ...(o.jobTimeout ? ['--job-timeout', o.jobTimeout] : [])
     ])
     this.coordinators.set(name, proc)
     const started = await proc.waitForLog((l) => l.msg === 'coordinator started')
@@ -92,6 +98,24 @@ export class TestCluster {
     }, timeoutMs, 500).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}; last stats: ${JSON.stringify({ keys: last?.keys, queues: last?.queues, cycle: last?.cycle })}`)
     })
+  }
+
+  /**
+   * Waits until every re-sweep the leader planned has run and the queue is idle:
+   * how a provide settles after peers died.
+   */
+  async waitForResweeps(timeoutMs = 300_000): Promise<{ planned: number; ran: number }> {
+    return waitUntil('every planned re-sweep done', async () => {
+      const planned = [...this.coordinators.values()].flatMap((c) => c.logs).reduce((n, l) => {
+        if (l.msg === 'many peers of the region failed; sweeping it again soon') return n + 1
+        if (l.msg === 'regions lost holders since their last sweep; sweeping them again soon') return n + (l.regions as unknown[]).length
+        return n
+      }, 0)
+      const ran = this.workerLog('region done').filter((l) => l.reason === 'resweep').length
+      const s = await this.stats()
+      const idle = s.queues.waiting + s.queues.active + s.queues.prioritized === 0
+      return ran >= planned && idle ? { planned, ran } : undefined
+    }, timeoutMs, 1000)
   }
 
   /** What the workers logged with this message, each line tagged with its worker's name. */

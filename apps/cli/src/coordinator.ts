@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander'
-import { durationArg } from './client/options.ts'
+import { durationArg, ratioArg } from './client/options.ts'
 import { parseBytes, parseListen, processLogger, untilSignal } from './options.ts'
 
 interface CoordinatorFlags {
@@ -9,8 +9,12 @@ interface CoordinatorFlags {
   interval?: number
   namespace?: string
   apiToken?: string
+  insecureNoToken?: boolean
   maxBody?: number
   id?: string
+  resweepDelay?: number
+  jobTimeout?: number
+  resweepFailureShare?: number
 }
 
 /** `sweep coordinator`: schedule owner (while it holds the lease) and HTTP API. */
@@ -22,8 +26,12 @@ export function coordinatorCommand(): Command {
     .addOption(new Option('--metrics <host:port>', 'where /metrics, /healthz and /readyz listen (default 127.0.0.1:9464)').env('SWEEP_METRICS_LISTEN').argParser(parseListen))
     .addOption(new Option('--interval <duration>', 'reprovide interval: every region is swept once per interval (default 22h)').env('SWEEP_INTERVAL').argParser(durationArg))
     .addOption(new Option('--namespace <name>', 'Redis key namespace, to run several clusters on one Redis (default sweep)').env('SWEEP_NAMESPACE'))
-    .addOption(new Option('--api-token <token>', 'require Authorization: Bearer <token> on the API').env('SWEEP_API_TOKEN'))
+    .addOption(new Option('--api-token <token>', 'require Authorization: Bearer <token> on the API (required when --api is not a loopback address)').env('SWEEP_API_TOKEN'))
+    .option('--insecure-no-token', 'serve the API on a non-loopback address without a token (only behind a trusted network; no environment variable, so it is never on by accident)')
     .addOption(new Option('--max-body <size>', 'largest request body the API reads (default 64MiB)').env('SWEEP_MAX_BODY').argParser(parseBytes))
+    .addOption(new Option('--resweep-delay <duration>', 'a region where many peers failed is explored and sent again this long after (default 1m)').env('SWEEP_RESWEEP_DELAY').argParser(durationArg))
+    .addOption(new Option('--resweep-failure-share <fraction>', 'share of a region\'s peers that must fail for it to be swept again soon; 1 turns re-sweeps off (default 0.1)').env('SWEEP_RESWEEP_FAILURE_SHARE').argParser(ratioArg))
+    .addOption(new Option('--job-timeout <duration>', 'how long a worker may run one region job; past it the job fails and the region is retried (default 20m)').env('SWEEP_JOB_TIMEOUT').argParser(durationArg))
     .addOption(new Option('--id <name>', 'instance name in logs and the lease (default: host, pid and a random suffix)').env('SWEEP_ID'))
     .action(async (flags: CoordinatorFlags) => {
       // loaded here, not at the top, so client subcommands start without BullMQ and OpenTelemetry
@@ -31,8 +39,10 @@ export function coordinatorCommand(): Command {
       const log = processLogger('coordinator')
       const coordinator = await startCoordinator({
         ...d, redisUrl: flags.redis, api: flags.api ?? d.api, metrics: flags.metrics ?? d.metrics,
-        intervalMs: flags.interval ?? d.intervalMs, namespace: flags.namespace ?? d.namespace, apiToken: flags.apiToken,
-        maxBodyBytes: flags.maxBody ?? d.maxBodyBytes, id: flags.id
+        intervalMs: flags.interval ?? d.intervalMs, namespace: flags.namespace ?? d.namespace, apiToken: flags.apiToken, insecureNoToken: flags.insecureNoToken === true,
+        maxBodyBytes: flags.maxBody ?? d.maxBodyBytes, id: flags.id,
+        jobTimeoutMs: flags.jobTimeout ?? d.jobTimeoutMs,
+        resweep: { ...d.resweep, delayMs: flags.resweepDelay ?? d.resweep.delayMs, failureShare: flags.resweepFailureShare ?? d.resweep.failureShare }
       }, log)
       const signal = await untilSignal()
       log.info({ signal }, 'stopping')

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander'
 import { clientCommands } from './client/index.ts'
 import { coordinatorCommand } from './coordinator.ts'
 import { keygenCommand } from './keygen.ts'
+import { scaleCommand } from './scale.ts'
 import { testnetCommand } from './testnet.ts'
 import { demoCommand, upCommand } from './up/index.ts'
 import { workerCommand } from './worker.ts'
@@ -10,7 +11,7 @@ const program = new Command('sweep')
   .description('Keep tens of millions of CIDs findable on a Kademlia DHT by sweeping keyspace regions.')
   .showHelpAfterError()
   .exitOverride()
-const commands = [upCommand(), coordinatorCommand(), workerCommand(), ...clientCommands(), keygenCommand(), testnetCommand(), demoCommand()]
+const commands = [upCommand(), scaleCommand(), coordinatorCommand(), workerCommand(), ...clientCommands(), keygenCommand(), testnetCommand(), demoCommand()]
 for (const command of commands) program.addCommand(command.exitOverride().showHelpAfterError())
 
 try {

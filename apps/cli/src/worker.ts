@@ -9,6 +9,7 @@ interface WorkerFlags {
   identity: string
   announce?: string[]
   listen?: string[]
+  privateAddrs?: 'auto' | 'allow' | 'deny'
   concurrency?: number
   metrics?: { host: string; port: number }
   namespace?: string
@@ -27,6 +28,7 @@ export function workerCommand(): Command {
     .addOption(new Option('--identity <file>', 'the provider\'s private key: every worker sends records as this peer. sweep keygen\'s file, ipfs key export\'s (protobuf or PEM PKCS#8), a Kubo config file, or its base64 Identity.PrivKey').env('SWEEP_IDENTITY').makeOptionMandatory())
     .addOption(new Option('--announce <multiaddr...>', 'addresses of the content-serving peer to put in provider records (default: this host\'s)').env('SWEEP_ANNOUNCE').argParser(listArg))
     .addOption(new Option('--listen <multiaddr...>', 'libp2p listen addresses').env('SWEEP_LISTEN').argParser(listArg))
+    .addOption(new Option('--private-addrs <policy>', 'dial private, loopback and cluster-internal addresses that DHT peers hand out: auto (only when every bootstrap peer is private, as on a local testnet), allow, or deny').env('SWEEP_PRIVATE_ADDRS').choices(['auto', 'allow', 'deny']).default('auto'))
     .addOption(new Option('--concurrency <n>', 'region jobs run in parallel (default 4)').env('SWEEP_CONCURRENCY').argParser(positiveIntArg))
     .addOption(new Option('--metrics <host:port>', 'where /metrics, /healthz and /readyz listen (default 127.0.0.1:9465)').env('SWEEP_METRICS_LISTEN').argParser(parseListen))
     .addOption(new Option('--namespace <name>', 'Redis key namespace (default sweep)').env('SWEEP_NAMESPACE'))
@@ -41,7 +43,7 @@ export function workerCommand(): Command {
       if (flags.bootstrap === undefined || flags.bootstrap.length === 0) log.info({ bootstrap: AMINO_BOOTSTRAP }, 'no --bootstrap: joining Amino through its public bootstrap peers')
       const worker = await startWorker({
         ...d, redisUrl: flags.redis, bootstrap: flags.bootstrap?.length ? flags.bootstrap : AMINO_BOOTSTRAP, protocol: flags.protocol, identityFile: flags.identity, announce: flags.announce,
-        listen: flags.listen ?? d.listen, concurrency: flags.concurrency ?? d.concurrency, metrics: flags.metrics ?? d.metrics,
+        listen: flags.listen ?? d.listen, privateAddrs: flags.privateAddrs, concurrency: flags.concurrency ?? d.concurrency, metrics: flags.metrics ?? d.metrics,
         namespace: flags.namespace ?? d.namespace, shutdownGraceMs: flags.shutdownGrace ?? d.shutdownGraceMs,
         lockDurationMs: flags.lockDuration ?? d.lockDurationMs, id: flags.id
       }, log)

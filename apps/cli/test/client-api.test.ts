@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import pino from 'pino'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
@@ -16,27 +15,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { identity } from 'multiformats/hashes/identity'
 import { startRedisServer, type RedisServer } from '@sweep/store'
 import { defaultCoordinatorConfig, startCoordinator, type Coordinator } from '@sweep/coordinator'
-
-const BIN = fileURLToPath(new URL('../bin/sweep.js', import.meta.url))
-
-interface Run { status: number | null; stdout: string; stderr: string }
-
-/** Async, so the coordinator in this process keeps serving while the child runs. */
-function sweep(args: readonly string[], stdin?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env }
-    delete env.SWEEP_API_URL
-    delete env.SWEEP_API_TOKEN
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    child.once('error', reject)
-    child.once('close', (status) => resolve({ status, stdout, stderr }))
-    child.stdin.end(stdin ?? '')
-  })
-}
+import { runSweep as sweep, SWEEP_BIN } from './run-sweep.ts'
 
 async function randomCids(n: number): Promise<string[]> {
   const out: string[] = []
@@ -144,7 +123,7 @@ describe('sweep provide / stop / reset / stats / status against a real coordinat
 
   it('aborts a reset on Ctrl-C and leaves the set as it was', async () => {
     const before = (await stats()).keys.total
-    const child = spawn(process.execPath, [BIN, 'reset', '-', '--chunk-bytes', '4096', '--concurrency', '1', ...api], { stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [SWEEP_BIN, 'reset', '-', '--chunk-bytes', '4096', '--concurrency', '1', ...api], { stdio: ['pipe', 'pipe', 'pipe'] })
     let stderr = ''
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
     const exited = new Promise<number | null>((resolve) => child.once('close', resolve))

@@ -16,6 +16,8 @@ describe('formatCount', () => {
     expect([0, 7, 3.44, 185.2, 999, 1000, 1234, 99_949, 125_000, 999_999, 1_250_000, 3.4e9].map(formatCount))
       .toEqual(['0', '7', '3.4', '185', '999', '1k', '1.2k', '99.9k', '125k', '1M', '1.3M', '3.4B'])
     expect(formatCount(-1500)).toBe('-1.5k')
+    // rounded whole, 999.5 of a unit would print as 1000 of it
+    expect([999.5, 999_500, 999_500_000].map(formatCount)).toEqual(['1k', '1M', '1B'])
     expect([null, undefined, Number.NaN].map(formatCount)).toEqual(['-', '-', '-'])
   })
 

@@ -2,12 +2,15 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { kadKeyOf } from '@sweep/keyspace'
-import { RegionQueue, ResultConsumer } from '@sweep/queue'
-import { connectRedis, Keystore, LeaderLease, ScheduleStore, waitForRedis, type Fence } from '@sweep/store'
+import { DEFAULT_JOB_TIMEOUT_MS, RegionQueue, ResultConsumer } from '@sweep/queue'
+import { connectRedis, Keystore, LeaderLease, ScheduleStore, subscribeDirtyWake, waitForRedis, type DirtyWakeSubscription, type Fence } from '@sweep/store'
 import { createMetrics, initTracing, startOpsServer, type OpsServer } from '@sweep/telemetry'
+import { assertSafeListen } from './api/request-guard.ts'
 import { startApiServer } from './api/server.ts'
 import { defaultRetry, type RetryPolicy } from './history.ts'
+import { defaultResweep, type ResweepPolicy } from './resweep.ts'
 import { Scheduler } from './scheduler.ts'
+import { Wakeup } from './wakeup.ts'
 
 export interface CoordinatorConfig {
   readonly redisUrl: string
@@ -16,14 +19,25 @@ export interface CoordinatorConfig {
   readonly metrics: { readonly host: string; readonly port: number }
   readonly intervalMs: number
   readonly apiToken?: string
+  /** Serve the API without a token on an address other machines can reach. */
+  readonly insecureNoToken?: boolean
   readonly maxBodyBytes: number
   readonly id?: string
   readonly leaseTtlMs: number
   readonly tickMs: number
   readonly k: number
   readonly retry: RetryPolicy
+  readonly resweep: ResweepPolicy
   readonly inflightTimeoutMs: number
+  /** How long a worker may run one region job before it gives up and the region is retried. */
+  readonly jobTimeoutMs: number
 }
+
+/**
+ * How often a coordinator looks for adds that died between storing keys and marking them
+ * (see Keystore.repairUnsettledAdds): their keys wait for this plus the writer expiry (5 s).
+ */
+const REPAIR_EVERY_MS = 2000
 
 export const defaultCoordinatorConfig: Omit<CoordinatorConfig, 'redisUrl'> = {
   namespace: 'sweep',
@@ -35,7 +49,9 @@ export const defaultCoordinatorConfig: Omit<CoordinatorConfig, 'redisUrl'> = {
   tickMs: 1000,
   k: 20,
   retry: defaultRetry,
-  inflightTimeoutMs: 30 * 60_000
+  resweep: defaultResweep,
+  inflightTimeoutMs: 30 * 60_000,
+  jobTimeoutMs: DEFAULT_JOB_TIMEOUT_MS
 }
 
 export interface Coordinator {
@@ -51,13 +67,30 @@ export interface Coordinator {
  * leader lease. A standby stays warm and takes over when the leader's lease lapses.
  */
 export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<Coordinator> {
+  assertSafeListen(config.api.host, config.apiToken, config.insecureNoToken === true)
   const id = config.id ?? `coordinator-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
   const redis = connectRedis(config.redisUrl, { name: id })
   await waitForRedis(redis, config.redisUrl)
   const keystore = await Keystore.open(redis, { namespace: config.namespace })
   for (const warning of keystore.warnings) log.warn(warning)
   const schedule = new ScheduleStore(redis, config.namespace)
-  const queue = new RegionQueue({ redisUrl: config.redisUrl, namespace: config.namespace })
+  const repairAdds = async (): Promise<void> => {
+    try {
+      const repair = await keystore.repairUnsettledAdds()
+      if (repair.repaired > 0) {
+        log.warn({ adds: repair.repaired }, 'found adds that died between storing keys and marking them; their buckets are marked for a provide')
+        await schedule.announceDirty()
+      }
+      if (repair.total !== undefined) log.info({ total: repair.total }, 'recounted the keystore total')
+    } catch (error) {
+      log.warn({ err: error }, 'repairing unsettled adds failed')
+    }
+  }
+  // a previous process may have been killed mid-add: repair before serving, then keep
+  // looking, for adds of other coordinators and for ones whose writer was still alive now
+  await repairAdds()
+  const repairs = setInterval(() => void repairAdds(), REPAIR_EVERY_MS)
+  const queue = new RegionQueue({ redisUrl: config.redisUrl, namespace: config.namespace, jobTimeoutMs: config.jobTimeoutMs })
   const lease = new LeaderLease(redis, { namespace: config.namespace, id, ttlMs: config.leaseTtlMs })
   const metrics = createMetrics('coordinator')
   const tracing = initTracing('sweep-coordinator')
@@ -65,17 +98,25 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   const self = kadKeyOf(new TextEncoder().encode(`sweep-schedule:${config.namespace}`))
 
   const leadership = new AbortController()
-  let leading: { scheduler: Scheduler; consumer: ResultConsumer; loop: Promise<void>; stop: AbortController } | undefined
+  let leading: {
+    scheduler: Scheduler; consumer: ResultConsumer; loop: Promise<void>; stop: AbortController; wake?: DirtyWakeSubscription
+  } | undefined
   const elected = async (fence: Fence): Promise<void> => {
     log.info({ id, token: fence.token }, 'elected leader')
     metrics.isLeader.set(1)
     const stop = new AbortController()
     const scheduler = new Scheduler({
       schedule, queue, metrics, tracer: tracing.tracer, log, fence, intervalMs: config.intervalMs, self,
-      retry: config.retry, inflightTimeoutMs: config.inflightTimeoutMs, countKeys: (prefix) => keystore.count(prefix)
+      retry: config.retry, resweep: config.resweep, inflightTimeoutMs: config.inflightTimeoutMs, countKeys: (prefix) => keystore.count(prefix)
     })
     const consumer = new ResultConsumer({ redisUrl: config.redisUrl, namespace: config.namespace }, (result) => scheduler.onResult(result))
-    leading = { scheduler, consumer, stop, loop: runLoop(scheduler, config.tickMs, stop.signal, log) }
+    // Any coordinator's API announces new dirty marks; the leader schedules them at once.
+    // Without the subscription the tick still finds them, only later.
+    const wakeup = new Wakeup()
+    const wake = subscribeDirtyWake(redis, () => wakeup.wake(), config.namespace, (error) => {
+      log.warn({ err: error }, 'subscribing to dirty-key wakeups failed; new keys wait for the tick')
+    })
+    leading = { scheduler, consumer, stop, wake, loop: runLoop(scheduler, config.tickMs, stop.signal, log, wakeup) }
   }
   const lost = async (): Promise<void> => {
     metrics.isLeader.set(0)
@@ -84,6 +125,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     const was = leading
     leading = undefined
     was.stop.abort()
+    await was.wake?.close()
     await was.consumer.close()
     await was.loop
   }
@@ -117,9 +159,11 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     isLeader: () => leading !== undefined,
     stop: async () => {
       clearInterval(gauges)
+      clearInterval(repairs)
       leadership.abort()
       await held
       await lost()
+      // drains requests under way, whose adds need Redis to settle: Redis closes after it
       await api.close()
       await ops.close()
       await queue.close()
@@ -130,7 +174,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   }
 }
 
-async function runLoop(scheduler: Scheduler, tickMs: number, signal: AbortSignal, log: Logger): Promise<void> {
+async function runLoop(scheduler: Scheduler, tickMs: number, signal: AbortSignal, log: Logger, wakeup: Wakeup): Promise<void> {
   try {
     await scheduler.init(signal)
   } catch (error) {
@@ -143,9 +187,6 @@ async function runLoop(scheduler: Scheduler, tickMs: number, signal: AbortSignal
     } catch (error) {
       log.error({ err: error }, 'scheduling step failed')
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, tickMs)
-      signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
-    })
+    await wakeup.sleep(tickMs, signal)
   }
 }

@@ -58,6 +58,10 @@ export function applyResult(regions: ReadonlyMap<Prefix, RegionRecord>, result: 
 
   const current = (p: Prefix): RegionRecord | undefined => provided.get(p) ?? regions.get(p)
   const removed = change.remove.map(current).filter((r) => r !== undefined)
+  // A merge with a part never provided would make the whole region due at once and send
+  // this job's keys again; the part's own job merges them later, with nothing to repeat.
+  const merging = change.add.length === 1 && isAncestorOrSelf(change.add[0], prefix) && change.add[0] !== prefix
+  if (merging && removed.some((r) => r.lastReprovide === undefined)) return { remove: [], upsert: [...provided.values()], counters }
   const peersOf = new Map(report.regions.map((r) => [r.prefix, r.peers]))
   const added = change.add.map((p): RegionRecord => {
     const parts = removed.filter((r) => isAncestorOrSelf(p, r.prefix))
@@ -85,6 +89,7 @@ function sent(report: NonNullable<RegionResult['report']>): Record<string, numbe
   return {
     recordsSent: report.recordsSent,
     recordsFailed: report.recordsFailed,
+    recordsReplaced: report.recordsReplaced ?? 0,
     keysProvided: report.succeeded ? report.keys : 0,
     lookups: report.lookups,
     peersReached: report.peersReached,

@@ -5,6 +5,7 @@ import { provideJobId, regionJobId, type RegionJob, type RegionQueue, type Regio
 import type { Fence, RegionRecord, ScheduleStore } from '@sweep/store'
 import { context, injectTrace, trace, type SweepMetrics, type Tracing } from '@sweep/telemetry'
 import { applyResult, type RetryPolicy } from './history.ts'
+import { ResweepPlan, type ResweepPolicy } from './resweep.ts'
 
 export interface SchedulerDeps {
   readonly schedule: ScheduleStore
@@ -16,6 +17,7 @@ export interface SchedulerDeps {
   readonly intervalMs: number
   readonly self: KadKey
   readonly retry: RetryPolicy
+  readonly resweep: ResweepPolicy
   /** A job with no result after this long is taken as lost and may be enqueued again. */
   readonly inflightTimeoutMs: number
   readonly now?: () => number
@@ -35,11 +37,13 @@ export class Scheduler {
   /** Regions with a job out, so no second job runs on them at once. */
   private readonly inflight = new Map<Prefix, { jobId: string; since: number }>()
   private readonly retryAt = new Map<Prefix, number>()
+  private readonly resweeps: ResweepPlan
   private clock?: CycleClock
 
   constructor(deps: SchedulerDeps) {
     this.deps = deps
     this.now = deps.now ?? Date.now
+    this.resweeps = new ResweepPlan(deps.resweep)
   }
 
   get ready(): boolean {
@@ -98,8 +102,24 @@ export class Scheduler {
       this.inflight.set(due.prefix, { jobId: regionJobId(job), since: now })
       queued++
     }
+    queued += await this.enqueueResweeps(now)
     if (queued > 0) this.deps.log.debug({ queued }, 'enqueued due regions')
     return queued
+  }
+
+  private async enqueueResweeps(now: number): Promise<number> {
+    const cycle = cycleNumber(this.clock!, now)
+    const due = this.resweeps.take(now, cycle, (prefix) => this.isPending(prefix, now))
+    for (const { prefix, number } of due) {
+      const job: RegionJob = { prefix, reason: 'resweep', attempt: number, cycle, enqueuedAt: now, trace: this.traced('region.resweep', prefix) }
+      await this.deps.queue.enqueue(job)
+      this.inflight.set(prefix, { jobId: regionJobId(job), since: now })
+    }
+    if (due.length > 0) {
+      this.deps.metrics.regionsReswept.inc(due.length)
+      await this.deps.schedule.addCounters({ regionsReswept: due.length })
+    }
+    return due.length
   }
 
   private isPending(prefix: Prefix, now: number): boolean {
@@ -154,6 +174,24 @@ export class Scheduler {
     }
   }
 
+  private planResweeps(report: NonNullable<RegionResult['report']>, jobCycle: number): void {
+    const now = this.now()
+    if (report.succeeded) {
+      this.resweeps.swept(report.prefix)
+      const at = this.resweeps.consider(report, jobCycle, now)
+      if (at !== undefined) {
+        this.deps.log.warn({ prefix: report.prefix, peersFailed: report.peersFailed, peersReached: report.peersReached, resweepAt: new Date(at).toISOString() }, 'many peers of the region failed; sweeping it again soon')
+      }
+    }
+    const cycle = this.clock ? cycleNumber(this.clock, now) : jobCycle
+    const planned = this.resweeps.noteDead(report.deadPeers ?? [], this.regions, cycle, now)
+    if (this.clock !== undefined) {
+      const cycleBegan = this.clock.cycleStart + cycle * this.clock.intervalMs
+      planned.push(...this.resweeps.churnAlarm(this.regions, { cycle, cycleBegan }, now))
+    }
+    if (planned.length > 0) this.deps.log.warn({ regions: planned, delayMs: this.deps.resweep.delayMs }, 'regions lost holders since their last sweep; sweeping them again soon')
+  }
+
   /** Folds one worker result into the schedule, history and stats. */
   async onResult(result: RegionResult): Promise<void> {
     const { schedule, metrics, log, fence } = this.deps
@@ -183,6 +221,7 @@ export class Scheduler {
     } else {
       this.retryAt.delete(prefix)
     }
+    if (result.report !== undefined) this.planResweeps(result.report, result.job.cycle)
     if (result.report) metrics.observeReport(result.report, result.job.reason)
     else metrics.regionJobs.inc({ reason: result.job.reason, outcome: 'error' })
     metrics.regions.set(this.regions.size)

@@ -52,12 +52,14 @@ export async function statsView(deps: ViewDeps, now: number): Promise<object> {
     provides: {
       recordsSent: counters.recordsSent ?? 0,
       recordsFailed: counters.recordsFailed ?? 0,
+      recordsReplaced: counters.recordsReplaced ?? 0,
       keysProvided: counters.keysProvided ?? 0,
       keysPerMinute: recent.reduce((s, r) => s + r.keys, 0) / (RATE_WINDOW_MS / 60_000),
       lookups: counters.lookups ?? 0,
       regionsOk: counters.regionsOk ?? 0,
       regionsFailed: counters.regionsFailed ?? 0,
       regionsEmpty: counters.regionsEmpty ?? 0,
+      regionsReswept: counters.regionsReswept ?? 0,
       lastRegionAt: latest?.lastAttempt ?? null
     },
     network: {

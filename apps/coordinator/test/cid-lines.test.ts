@@ -7,7 +7,8 @@ import { base58btc } from 'multiformats/bases/base58'
 import { base64 } from 'multiformats/bases/base64'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { describe, expect, it } from 'vitest'
-import { cidArrayBatches, cidLineBatches, LineTally, multihashOf } from '../src/api/cid-lines.ts'
+import { cidLineBatches, LineTally, MAX_CID_CHARS, multihashOf, unpackMultihashes } from '../src/api/cid-lines.ts'
+import { cidJsonPacks } from '../src/api/json-cids.ts'
 
 /** multihashOf as it was before the fast path: every CID through CID.parse. */
 function referenceMultihash(text: string): Uint8Array {
@@ -204,13 +205,61 @@ describe('cidLineBatches', () => {
   })
 })
 
-describe('cidArrayBatches', () => {
-  it('takes strings through multihashOf and names the position of anything else', () => {
+describe('cidLineBatches on over-long lines', () => {
+  it('refuses a line over MAX_CID_CHARS without decoding it, whole or split over reads, and keeps the lines around it', async () => {
+    const good = CID.createV1(0x55, createDigest(0x12, new Uint8Array(32).fill(3))).toString()
+    const long = `Qm${'1'.repeat(1024 * 1024)}`
+    const text = `${good}\n${long}\n# ${'c'.repeat(10_000)}\n${good}\n`
+    for (const chunks of [[Buffer.from(text)], Array.from({ length: Math.ceil(text.length / 65536) }, (_, i) => Buffer.from(text.slice(i * 65536, (i + 1) * 65536)))]) {
+      const { hex, tally } = await fastLines(chunks, 0, 10)
+      expect(hex).toHaveLength(2)
+      expect(tally.accepted).toBe(2)
+      expect(tally.invalid).toEqual([{ line: 2, input: long.slice(0, 200), error: `${long.length} characters long; a CID is at most ${MAX_CID_CHARS}, so it was not decoded` }])
+    }
+  })
+
+  it('takes the longest sha2-256 CID of every base CID.parse reads', () => {
+    const multihash = createDigest(0x12, new Uint8Array(32).fill(0xff))
+    for (const base of [base32, base32upper, base36, base58btc]) {
+      const text = CID.createV1(0x200000, multihash).toString(base)
+      expect(text.length).toBeLessThan(MAX_CID_CHARS)
+      if (base !== base32upper) expect(Buffer.from(multihashOf(text)).toString('hex')).toBe(`1220${'ff'.repeat(32)}`)
+    }
+  })
+})
+
+async function jsonPacks(text: string, batchSize = 2): Promise<{ hex: string[]; tally: LineTally }> {
+  const tally = new LineTally()
+  const hex: string[] = []
+  async function * body(): AsyncGenerator<Buffer> {
+    // cut into small reads, so values span them
+    for (let i = 0; i < text.length; i += 7) yield Buffer.from(text.slice(i, i + 7))
+  }
+  for await (const packed of cidJsonPacks(body(), tally, batchSize)) for (const m of unpackMultihashes(packed)) hex.push(Buffer.from(m).toString('hex'))
+  return { hex, tally }
+}
+
+describe('cidJsonPacks', () => {
+  it('takes strings through multihashOf and names the position of anything else', async () => {
     const good = CID.createV1(0x55, createDigest(0x12, new Uint8Array(32).fill(1))).toString()
-    const tally = new LineTally()
-    const batches = [...cidArrayBatches([` ${good} `, 5, 'Qmnope', good], tally, 1)]
-    expect(batches.map((b) => b.length)).toEqual([1, 1])
+    const { hex, tally } = await jsonPacks(JSON.stringify({ note: { cids: 1 }, cids: [` ${good} `, 5, 'Qmnope', good, { a: [1] }, 'x'.repeat(600)] }))
+    expect(hex).toEqual([`1220${'01'.repeat(32)}`, `1220${'01'.repeat(32)}`])
     expect(tally.accepted).toBe(2)
-    expect(tally.invalid.map((i) => [i.line, i.error.slice(0, 9)])).toEqual([[2, 'cids entr'], [3, 'not a CID']])
+    expect(tally.invalid.map((i) => [i.line, i.input.slice(0, 9), i.error.slice(0, 9)])).toEqual([
+      [2, '5', 'cids entr'], [3, 'Qmnope', 'not a CID'], [5, '{object}', 'cids entr'], [6, 'xxxxxxxxx', '600 chara']
+    ])
+  })
+
+  it('answers a body of another shape, or broken JSON, with 400', async () => {
+    for (const [text, message] of [
+      ['{"cid": ["x"]}', 'JSON body must be {"cids": ["<cid>", ...]}'],
+      ['["x"]', 'JSON body must be {"cids": ["<cid>", ...]}'],
+      ['{"cids": "x"}', '"cids" is not an array'],
+      ['{"cids": ["x"', 'request body is not valid JSON'],
+      ['{"cids": [,]}', 'request body is not valid JSON']
+    ]) {
+      await expect(jsonPacks(text), text).rejects.toMatchObject({ status: 400, message: expect.stringContaining(message) })
+    }
+    expect((await jsonPacks('{"cids": []}')).tally.accepted).toBe(0)
   })
 })

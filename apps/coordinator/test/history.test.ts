@@ -54,6 +54,13 @@ describe('applyResult', () => {
     expect(update.upsert[0]).toMatchObject({ prefix: '1', lastReprovide: T - 50_000, keys: 3 + 50, peers: 21 })
   })
 
+  it('waits with a merge while a part was never provided, so the merged region does not send this job\'s keys again', () => {
+    const regions = schedule(record('0'), record('10', { lastReprovide: undefined, keys: 3 }), record('11', { keys: 4 }))
+    const update = applyResult(regions, result('11', { peerPrefix: '1', regions: [{ prefix: '1', peers: 21 }] }), defaultRetry)
+    expect(update.remove).toEqual([])
+    expect(update.upsert.map((r) => [r.prefix, r.lastReprovide])).toEqual([['11', T]])
+  })
+
   it('credits every entry under a job that predates a split', () => {
     const update = applyResult(schedule(record('0'), record('10'), record('11')), result('1', { mode: 'plain', complete: false, regions: [] }), defaultRetry)
     expect(update.upsert.map((r) => [r.prefix, r.lastReprovide])).toEqual([['10', T], ['11', T]])

@@ -1,12 +1,14 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
-import { createSweepHost, loadIdentity, type SweepHost } from '@sweep/dht'
-import { RegionWorker, type RegionJob } from '@sweep/queue'
-import { connectRedis, Keystore, ScheduleStore, waitForRedis } from '@sweep/store'
+import { createSweepHost, loadIdentity, type PrivateAddrPolicy, type SweepHost } from '@sweep/dht'
+import { DEFAULT_JOB_TIMEOUT_MS, MAX_DEAD_PEERS, RegionWorker, type CloseOutcome, type RegionJob } from '@sweep/queue'
+import { connectRedis, Keystore, ScheduleStore, waitForRedis, type NetworkInfo } from '@sweep/store'
 import { context, createMetrics, extractTrace, initTracing, startOpsServer, trace } from '@sweep/telemetry'
 import { sampleNetwork, Sweeper, systemClock, type RegionReport, type SweepConfig } from '@sweep/sweep'
+import { CheckpointingSender, JobCheckpoint } from './checkpoint.ts'
 import { OnceTracker } from './once.ts'
+import { PortTimings } from './timing.ts'
 
 export interface WorkerConfig {
   readonly redisUrl: string
@@ -17,6 +19,8 @@ export interface WorkerConfig {
   readonly identityFile: string
   readonly announce?: readonly string[]
   readonly listen: readonly string[]
+  /** Whether to dial private and loopback addresses that DHT peers hand out; default `auto`. */
+  readonly privateAddrs?: PrivateAddrPolicy
   readonly concurrency: number
   readonly metrics: { readonly host: string; readonly port: number }
   readonly id?: string
@@ -24,6 +28,8 @@ export interface WorkerConfig {
   readonly shutdownGraceMs: number
   readonly lockDurationMs: number
   readonly heartbeatMs: number
+  /** A network estimate in Redis younger than this is used at start, and re-measured in the background. */
+  readonly networkEstimateMaxAgeMs?: number
   readonly sweep?: Partial<Omit<SweepConfig, 'networkSize'>>
 }
 
@@ -34,7 +40,8 @@ export const defaultWorkerConfig: Omit<WorkerConfig, 'redisUrl' | 'bootstrap' | 
   metrics: { host: '127.0.0.1', port: 9465 },
   shutdownGraceMs: 60_000,
   lockDurationMs: 30_000,
-  heartbeatMs: 5000
+  heartbeatMs: 5000,
+  networkEstimateMaxAgeMs: 3_600_000
 }
 
 /** Bootstrap peers can be briefly unreachable (a DHT under load, a pod starting early): retry before giving up. */
@@ -56,7 +63,7 @@ export interface Worker {
   readonly peerId: string
   readonly metricsUrl: string
   /** Graceful stop: finish or hand back active jobs within the grace period. */
-  stop(): Promise<{ finished: number; handedBack: number }>
+  stop(): Promise<CloseOutcome>
 }
 
 /**
@@ -76,41 +83,85 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
   const ops = await startOpsServer({ host: config.metrics.host, port: config.metrics.port, registry: metrics.registry, ready: () => ready })
 
   const privateKey = await loadIdentity(config.identityFile)
-  const host = await startHost(() => createSweepHost({ privateKey, bootstrap: config.bootstrap, protocol: config.protocol, listen: config.listen, announce: config.announce }), log)
+  const host = await startHost(() => createSweepHost({ privateKey, bootstrap: config.bootstrap, protocol: config.protocol, listen: config.listen, announce: config.announce, privateAddrs: config.privateAddrs }), log)
   log.info({ id, peerId: host.peerId, announce: host.announceAddrs() }, 'libp2p host started')
   // Over the host's life, for the cost of a sweep (benchmarks read the last 'region done')
   let connectionsOpened = 0
   host.libp2p.addEventListener('connection:open', () => { connectionsOpened++ })
   const hostTotals = () => {
-    const { rpcs, lookups } = host.router.stats()
+    const { rpcs, lookups, lookupsCut, queryErrors } = host.router.stats()
     const { dials, dialFailures } = host.sender.stats()
-    return { connectionsOpened, findNodeRpcs: rpcs, lookups, dials, dialFailures }
+    return { connectionsOpened, findNodeRpcs: rpcs, lookups, lookupsCut, queryErrors, dials, dialFailures, failedPeers: host.failedPeers.size, dialsDenied: host.failedPeers.denied, timeoutsExcused: host.failedPeers.excused }
   }
-  const network = await sampleNetwork(host.router, config.sweep?.k ?? 20)
-  await schedule.setNetwork({ size: network.size, prefixLength: network.prefixLength, measuredAt: Date.now(), by: id })
-  log.info({ networkSize: network.size, prefixLength: network.prefixLength }, 'measured the network')
+  const k = config.sweep?.k ?? 20
+  const measure = async (): Promise<NetworkInfo> => {
+    const sampled = await sampleNetwork(host.router, k)
+    const info = { size: sampled.size, prefixLength: sampled.prefixLength, measuredAt: Date.now(), by: id }
+    await schedule.setNetwork(info)
+    log.info({ networkSize: info.size, prefixLength: info.prefixLength }, 'measured the network')
+    return info
+  }
+  // A joining worker takes jobs at once with a recent estimate another worker left in Redis;
+  // measuring first (a few lookups) took 30-40 s on a 100-server network.
+  const stored = await schedule.network()
+  const fresh = stored !== undefined && Date.now() - stored.measuredAt < (config.networkEstimateMaxAgeMs ?? defaultWorkerConfig.networkEstimateMaxAgeMs ?? 0)
+  const network = fresh ? stored : await measure()
+  if (fresh) {
+    log.info({ networkSize: network.size, prefixLength: network.prefixLength, ageMs: Date.now() - network.measuredAt, by: network.by }, 'using the stored network estimate; refining it in the background')
+    void measure().catch((error: unknown) => log.warn({ err: error }, 'refining the network estimate failed'))
+  }
 
   const once = new OnceTracker(keystore)
-  const sweeper = new Sweeper({ router: host.router, sender: host.sender, keys: once, clock: systemClock }, { ...config.sweep, networkSize: network.size })
-  const sweepJob = async (job: RegionJob, meta: { jobId: string }): Promise<RegionReport> => {
+  const timings = new PortTimings()
+  const checkpoints = new CheckpointingSender()
+  // the checkpoint outermost: timings count only the records that really leave
+  const sender = checkpoints.sender(timings.sender(host.sender))
+  const sweeper = new Sweeper({ router: timings.router(host.router), sender, keys: once, clock: systemClock }, { ...config.sweep, networkSize: network.size })
+  const sweepJob = async (job: RegionJob, meta: { jobId: string; signal: AbortSignal }): Promise<RegionReport> => {
     const span = tracing.tracer.startSpan('region.sweep', { attributes: { 'sweep.prefix': job.prefix, 'sweep.reason': job.reason } }, extractTrace(job.trace))
     metrics.activeJobs.inc()
-    log.info({ jobId: meta.jobId, prefix: job.prefix, reason: job.reason, cycle: job.cycle, host: hostTotals() }, 'region started')
+    const startedAt = Date.now()
+    const before = timings.totals()
+    timings.mark()
+    // waitedMs: from the coordinator's enqueue to this start (the queue's share of a new key's latency)
+    log.info({ jobId: meta.jobId, prefix: job.prefix, reason: job.reason, cycle: job.cycle, enqueuedAt: job.enqueuedAt, timeoutMs: job.timeoutMs, waitedMs: startedAt - job.enqueuedAt, host: hostTotals() }, 'region started')
+    const deadline = jobDeadline(job.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS)
+    // a lost lock, a hand-back or the job's own deadline stops every lookup and send
+    const signal = AbortSignal.any([meta.signal, deadline.signal])
     try {
-      const report = await context.with(trace.setSpan(context.active(), span), () => sweeper.sweepRegion(job.prefix))
+      const checkpoint = await JobCheckpoint.load(redis, config.namespace, meta.jobId)
+      checkpoints.bind(signal, checkpoint)
+      if (checkpoint.carried > 0) log.info({ jobId: meta.jobId, prefix: job.prefix, confirmed: checkpoint.carried }, 'resuming the region from its checkpoint')
+      const swept = await context.with(trace.setSpan(context.active(), span), () => sweeper.sweepRegion(job.prefix, { fresh: job.reason === 'resweep', signal }))
+      // what the host found dead meanwhile, anywhere: the coordinator re-sweeps regions that lost holders
+      const report: RegionReport = { ...swept, deadPeers: host.failedPeers.diedSince(startedAt, MAX_DEAD_PEERS) }
       if (report.succeeded) await once.forget(job.prefix)
       else once.drop(job.prefix)
+      await checkpoint.clear()
       metrics.observeReport(report, job.reason)
       span.setAttributes({ 'sweep.keys': report.keys, 'sweep.records_sent': report.recordsSent, 'sweep.lookups': report.lookups })
-      log.info({ jobId: meta.jobId, prefix: job.prefix, reason: job.reason, cycle: job.cycle, keys: report.keys, sent: report.recordsSent, failed: report.recordsFailed, peers: report.peersReached, peersFailed: report.peersFailed, lookups: report.lookups, mode: report.mode, complete: report.complete, ok: report.succeeded, ms: report.durationMs, exploreMs: report.exploreMs, host: hostTotals() }, 'region done')
+      log.info({ jobId: meta.jobId, prefix: job.prefix, reason: job.reason, cycle: job.cycle, keys: report.keys, sent: report.recordsSent, skipped: checkpoint.skipped, failed: report.recordsFailed, replaced: report.recordsReplaced ?? 0, deadPeers: report.deadPeers?.length ?? 0, peers: report.peersReached, peersFailed: report.peersFailed, lookups: report.lookups, mode: report.mode, complete: report.complete, ok: report.succeeded, ms: report.durationMs, exploreMs: report.exploreMs, host: hostTotals(), timing: jobTiming(before, startedAt) }, 'region done')
       return report
     } catch (error) {
       once.drop(job.prefix)
       span.recordException(error as Error)
+      // what an aborted run sent, which its re-run skips as far as peers confirmed it (exact at concurrency 1)
+      const now = timings.totals()
+      log.warn({ jobId: meta.jobId, prefix: job.prefix, reason: job.reason, cycle: job.cycle, err: error, sent: now.recordsSent - before.recordsSent, failed: now.recordsFailed - before.recordsFailed, cut: now.recordsCut - before.recordsCut, ms: Date.now() - startedAt }, 'region aborted')
       throw error
     } finally {
+      deadline.clear()
       metrics.activeJobs.dec()
       span.end()
+    }
+  }
+  /** This job's lookup and send time, and when its first lookup began and first record left (ms after its start). */
+  const jobTiming = (before: ReturnType<PortTimings['totals']>, startedAt: number) => {
+    const now = timings.totals()
+    return {
+      lookups: now.lookups - before.lookups, lookupMs: now.lookupMs - before.lookupMs, sends: now.sends - before.sends, sendMs: now.sendMs - before.sendMs,
+      firstLookupMs: timings.firstLookupAt === 0 ? null : timings.firstLookupAt - startedAt,
+      firstRecordMs: timings.firstRecordAt === 0 ? null : timings.firstRecordAt - startedAt
     }
   }
   const consumer = new RegionWorker({
@@ -118,13 +169,15 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
     lockDurationMs: config.lockDurationMs
   }, sweepJob)
   ready = true
+  // since the process started: how long a joining worker takes to be useful
+  log.info({ startupMs: Math.round(performance.now()), networkFrom: fresh ? 'redis' : 'measured' }, 'taking jobs')
 
-  const beat = async (): Promise<void> => {
+  const beat = async (ttlMs = config.heartbeatMs * 3): Promise<void> => {
     await schedule.heartbeat({
       id, lastSeen: Date.now(), peerId: host.peerId, host: hostname(), pid: process.pid, concurrency: config.concurrency,
       active: consumer.active, bootstrap: [...config.bootstrap], announce: host.announceAddrs(),
       connections: host.libp2p.getConnections().length
-    }, config.heartbeatMs * 3).catch((error: unknown) => log.warn({ err: error }, 'heartbeat failed'))
+    }, ttlMs).catch((error: unknown) => log.warn({ err: error }, 'heartbeat failed'))
   }
   await beat()
   const heartbeat = setInterval(() => void beat(), config.heartbeatMs)
@@ -138,11 +191,23 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
       clearInterval(heartbeat)
       const outcome = await consumer.close(config.shutdownGraceMs)
       log.info({ id, ...outcome }, 'worker stopped taking jobs')
+      // a last beat that expires at once: stats drop this worker now, not a few heartbeats later
+      await beat(1)
+      timings.hostStopping = true
       await host.stop()
       await ops.close()
       await tracing.shutdown()
       redis.disconnect()
+      // sends begun after the host began stopping fail at once, each one a failed record per key
+      log.info({ id, sendsAfterHostStop: timings.sendsAfterHostStop }, 'worker stopped')
       return outcome
     }
   }
+}
+
+/** Fires after timeoutMs with an error that says what happened; clear() once the job is over, so no timer outlives it. */
+function jobDeadline(timeoutMs: number): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(new Error(`the region job ran past its ${Math.round(timeoutMs / 1000)} s deadline`)), timeoutMs)
+  return { signal: controller.signal, clear: () => clearTimeout(timer) }
 }

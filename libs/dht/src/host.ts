@@ -6,6 +6,9 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { bootstrap } from './bootstrap.ts'
+import { FailedPeers } from './failed-peers.ts'
+import { HostLag } from './host-lag.ts'
+import { privateAddrGate, type PrivateAddrPolicy } from './private-addrs.ts'
 import { RecordEncoder } from './records.ts'
 import { Libp2pRouter } from './router.ts'
 import { Libp2pSender } from './sender.ts'
@@ -19,6 +22,7 @@ import type { ClosestPeersRouter, RecordSender } from '@sweep/sweep'
 
 export const DEFAULT_PROTOCOL = '/ipfs/kad/1.0.0'
 export const LOOPBACK_ALLOW = '/ip4/127.0.0.0/ipcidr/8'
+export const DEFAULT_DIAL_TIMEOUT_MS = 5000
 
 export interface SweepHostOptions {
   /** The provider identity: servers keep a record only from the peer it names. */
@@ -33,9 +37,18 @@ export interface SweepHostOptions {
   readonly kBucketSize?: number
   readonly bootstrapTimeoutMs?: number
   readonly lookupTimeoutMs?: number
+  /**
+   * One dial's limit, handshakes included. libp2p's 10 s default lets a silent
+   * server hold a send that long; an Amino handshake takes under a second.
+   */
+  readonly dialTimeoutMs?: number
+  /** How long a peer whose dial failed is not dialled again. */
+  readonly failedPeerTtlMs?: number
   /** Extra connection-manager allow-list entries; loopback is always allowed. */
   readonly allow?: readonly string[]
   readonly maxConnections?: number
+  /** Whether addresses that peers hand out may be private or loopback; default `auto` (see PrivateAddrPolicy). */
+  readonly privateAddrs?: PrivateAddrPolicy
 }
 
 export type SweepServices = { dht: KadDHT, identify: Identify, ping: Ping }
@@ -45,6 +58,8 @@ export interface SweepHost {
   readonly peerId: string
   readonly router: ClosestPeersRouter & { stats(): RouterStats }
   readonly sender: RecordSender & { stats(): SenderStats }
+  /** Peers this host found undialable lately; dials to them are refused at once. */
+  readonly failedPeers: FailedPeers
   announceAddrs(): string[]
   stop(): Promise<void>
 }
@@ -53,6 +68,8 @@ export interface SweepHost {
 export async function createSweepHost(opts: SweepHostOptions): Promise<SweepHost> {
   const protocol = opts.protocol ?? DEFAULT_PROTOCOL
   const k = opts.kBucketSize ?? 20
+  const lag = new HostLag()
+  const failedPeers = new FailedPeers({ ttlMs: opts.failedPeerTtlMs, hostLag: (ms) => lag.within(ms) })
   const libp2p = await createLibp2p<SweepServices>({
     privateKey: opts.privateKey,
     addresses: {
@@ -62,7 +79,9 @@ export async function createSweepHost(opts: SweepHostOptions): Promise<SweepHost
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    connectionGater: { ...failedPeers.gater(), denyDialMultiaddr: privateAddrGate(opts.privateAddrs ?? 'auto', opts.bootstrap) },
     connectionManager: {
+      dialTimeout: opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS,
       // loopback test networks dial and get dialled by 100+ peers at once; the
       // defaults (5 inbound/s per host, 100 connections) break their bootstrap
       allow: [LOOPBACK_ALLOW, ...(opts.allow ?? [])],
@@ -91,15 +110,17 @@ export async function createSweepHost(opts: SweepHostOptions): Promise<SweepHost
   try {
     await bootstrap(libp2p, opts.bootstrap, { timeoutMs: opts.bootstrapTimeoutMs })
     announce = opts.announce !== undefined ? [...opts.announce] : ownAddrs(libp2p)
-    router = new Libp2pRouter(libp2p, { k, lookupTimeoutMs: opts.lookupTimeoutMs, signal: stopping.signal })
+    router = new Libp2pRouter(libp2p, { k, lookupTimeoutMs: opts.lookupTimeoutMs, signal: stopping.signal, failedPeers })
     sender = new Libp2pSender({
       libp2p,
       protocol,
       encoder: new RecordEncoder(libp2p.peerId, announce),
       sendTimeoutMs: opts.sendTimeoutMs,
-      signal: stopping.signal
+      signal: stopping.signal,
+      failedPeers
     })
   } catch (err) {
+    lag.stop()
     await libp2p.stop()
     throw err
   }
@@ -109,10 +130,12 @@ export async function createSweepHost(opts: SweepHostOptions): Promise<SweepHost
     peerId: libp2p.peerId.toString(),
     router,
     sender,
+    failedPeers,
     announceAddrs: () => [...announce],
     stop: async () => {
       stopping.abort(new Error('host stopped'))
       sender.abortAll('host stopped')
+      lag.stop()
       await libp2p.stop()
     }
   }

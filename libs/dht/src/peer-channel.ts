@@ -2,6 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ProviderStream } from './provider-stream.ts'
 import type { CheckpointOptions, WriteCounters } from './provider-stream.ts'
+import type { FailedPeers } from './failed-peers.ts'
 import type { RecordEncoder } from './records.ts'
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -31,6 +32,8 @@ export interface ChannelConfig {
   readonly retries: number
   /** Replace a stream idle this long: js servers abort a stream after 10 s without a message. */
   readonly idleReopenMs: number
+  /** The host's memory of undialable peers: a failed dial goes in, so no other send waits on it. */
+  readonly failedPeers?: FailedPeers
 }
 
 /**
@@ -81,6 +84,7 @@ export class PeerChannel {
         this.config.counters.reopens++
       }
     }
+    this.config.failedPeers?.alive(this.peer.id)
     return { sent: confirmed }
   }
 
@@ -119,11 +123,13 @@ export class PeerChannel {
     const counters = this.config.counters
     counters.dials++
     let connection: Connection
+    const started = Date.now()
     try {
       const target = dialAddrs(this.peer, this.peerId)
       connection = await this.config.libp2p.dial(target.length > 0 ? target : this.peerId, { signal })
     } catch (err) {
       counters.dialFailures++
+      if (!signal.aborted) this.config.failedPeers?.markFailure(this.peer.id, err, Date.now() - started)
       throw err
     }
     // libp2p hands back an open connection to the peer when it has one; count real ones only

@@ -1,5 +1,6 @@
 import { PeerChannel } from './peer-channel.ts'
 import type { ChannelConfig, ChannelCounters } from './peer-channel.ts'
+import type { FailedPeers } from './failed-peers.ts'
 import type { RecordEncoder } from './records.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { Peer, ProvideKey, RecordSender, SendOutcome } from '@sweep/sweep'
@@ -28,6 +29,7 @@ export interface SenderOptions {
   readonly tag?: string
   /** Aborts sends in flight when the host stops. */
   readonly signal?: AbortSignal
+  readonly failedPeers?: FailedPeers
 }
 
 export const SWEEP_TAG = 'sweep-region'
@@ -59,7 +61,8 @@ export class Libp2pSender implements RecordSender {
       counters: this.counters,
       checkpoints: { chunk: options.checkpointChunk ?? 500, window: options.checkpointWindow ?? 2 },
       retries: options.retries ?? 2,
-      idleReopenMs: options.idleReopenMs ?? 8_000
+      idleReopenMs: options.idleReopenMs ?? 8_000,
+      failedPeers: options.failedPeers
     }
   }
 
@@ -73,13 +76,13 @@ export class Libp2pSender implements RecordSender {
     }
   }
 
-  async send(peer: Peer, keys: readonly ProvideKey[]): Promise<SendOutcome> {
+  async send(peer: Peer, keys: readonly ProvideKey[], options: { signal?: AbortSignal } = {}): Promise<SendOutcome> {
     this.sends++
     if (keys.length === 0) return { sent: 0 }
     let outcome: SendOutcome
     try {
       const channel = await this.channelFor(peer)
-      outcome = await channel.serialize(() => channel.send(keys, this.sendSignal()))
+      outcome = await channel.serialize(() => channel.send(keys, this.sendSignal(options.signal)))
     } catch (err) {
       // the port promises never to throw: anything unexpected becomes an outcome
       outcome = { sent: 0, error: `peer ${peer.id}: ${err instanceof Error ? err.message : String(err)}` }
@@ -127,8 +130,10 @@ export class Libp2pSender implements RecordSender {
     return this.options.tag ?? SWEEP_TAG
   }
 
-  private sendSignal(): AbortSignal {
-    const timeout = AbortSignal.timeout(this.options.sendTimeoutMs ?? 30_000)
-    return this.options.signal === undefined ? timeout : AbortSignal.any([timeout, this.options.signal])
+  private sendSignal(caller: AbortSignal | undefined): AbortSignal {
+    const signals = [AbortSignal.timeout(this.options.sendTimeoutMs ?? 30_000)]
+    if (this.options.signal !== undefined) signals.push(this.options.signal)
+    if (caller !== undefined) signals.push(caller)
+    return signals.length === 1 ? signals[0] : AbortSignal.any(signals)
   }
 }

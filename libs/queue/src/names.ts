@@ -62,7 +62,9 @@ export function bullPrefix(namespace: string = DEFAULT_NAMESPACE): string {
 /** BullMQ connection options: BullMQ opens (and closes) its own connections from these. */
 export function connectionOf(options: QueueOptions): { url: string; maxRetriesPerRequest: null } {
   if (typeof options.redisUrl !== 'string' || !/^rediss?:\/\//.test(options.redisUrl)) {
-    throw new Error(`redisUrl: expected redis://HOST:PORT or rediss://..., got ${JSON.stringify(options.redisUrl)}`)
+    // whatever it is, it may still carry a password before an '@'
+    const shown = JSON.stringify(options.redisUrl)?.replace(/\/\/[^/]*@/, '//***@')
+    throw new Error(`redisUrl: expected redis://HOST:PORT or rediss://..., got ${shown}`)
   }
   return { url: options.redisUrl, maxRetriesPerRequest: null }
 }

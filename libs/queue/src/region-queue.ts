@@ -14,6 +14,8 @@ export interface RegionQueueOptions extends QueueOptions {
    * longer than a cycle. Default 26 h.
    */
   readonly keepFinishedMs?: number
+  /** Stamped on every job as its timeoutMs: how long a worker may run it. Default 20 min. */
+  readonly jobTimeoutMs?: number
 }
 
 export type ProvideRequest = 'queued' | 'merged' | 'busy'
@@ -28,15 +30,18 @@ export interface QueueCounts {
 }
 
 const DEFAULT_KEEP_FINISHED_MS = 26 * 3600_000
+export const DEFAULT_JOB_TIMEOUT_MS = 20 * 60_000
 
 /** Producer side of the region-job queue, used by the coordinator. */
 export class RegionQueue {
   readonly #queue: Queue
   readonly #jobOptions: JobsOptions
+  readonly #jobTimeoutMs: number
 
   constructor(options: RegionQueueOptions) {
     this.#queue = new Queue(REGIONS_QUEUE, { connection: connectionOf(options), prefix: bullPrefix(options.namespace) })
     this.#queue.on('error', () => { /* ioredis reconnects on its own; calls reject while it is down */ })
+    this.#jobTimeoutMs = options.jobTimeoutMs ?? DEFAULT_JOB_TIMEOUT_MS
     const keepSeconds = Math.ceil((options.keepFinishedMs ?? DEFAULT_KEEP_FINISHED_MS) / 1000)
     this.#jobOptions = {
       attempts: options.attempts ?? 3,
@@ -52,7 +57,7 @@ export class RegionQueue {
    * A job with reason 'provide' goes to the head of the line like requestProvide's.
    */
   async enqueue(job: RegionJob, options: { delayMs?: number } = {}): Promise<boolean> {
-    const data = parseRegionJob(job)
+    const data = parseRegionJob({ timeoutMs: this.#jobTimeoutMs, ...job })
     const jobId = regionJobId(data)
     // BullMQ's add is itself idempotent per id but does not say whether it added;
     // only the leader enqueues, so a check-then-add race is not expected.
@@ -84,7 +89,7 @@ export class RegionQueue {
     if (state === 'active') return 'busy'
     if (state === 'completed' || state === 'failed') await this.#queue.remove(jobId)
     const data = parseRegionJob({
-      prefix, reason: 'provide', attempt: 0, cycle, enqueuedAt: Date.now(), ...(trace === undefined ? {} : { trace })
+      prefix, reason: 'provide', attempt: 0, cycle, enqueuedAt: Date.now(), timeoutMs: this.#jobTimeoutMs, ...(trace === undefined ? {} : { trace })
     })
     await this.#queue.add('provide', data, {
       ...this.#jobOptions,

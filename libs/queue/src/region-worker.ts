@@ -17,6 +17,11 @@ export interface RegionWorkerOptions extends QueueOptions {
   readonly stalledIntervalMs?: number
   /** How many times a job may be recovered from a dead worker before it fails. Default 2. */
   readonly maxStalledCount?: number
+  /**
+   * After a hand-back, how long close waits for the aborted handler calls to return, so
+   * the caller can stop what they use (a libp2p host) only once nothing sends. Default 10 000.
+   */
+  readonly settleMs?: number
   /** Connection and job-level errors that do not belong to one handler call. Default: ignored. */
   readonly onError?: (error: Error) => void
 }
@@ -28,6 +33,8 @@ export interface CloseOutcome {
   readonly finished: number
   /** Jobs aborted at the deadline and put back at the head of the wait list. */
   readonly handedBack: number
+  /** Aborted handler calls still running when close gave up waiting for them (settleMs). */
+  readonly unsettled: number
 }
 
 interface Running {
@@ -57,6 +64,8 @@ export class RegionWorker {
   readonly #worker: Worker
   readonly #results: Queue
   readonly #running = new Map<string, Running>()
+  /** Handler calls not yet returned: an aborted job leaves #running at once, its handler may take a moment more. */
+  readonly #handlers = new Set<Promise<unknown>>()
   #closing: Promise<CloseOutcome> | undefined
   #deadlinePassed = false
   #finishedWhileClosing = 0
@@ -113,7 +122,7 @@ export class RegionWorker {
   /**
    * Graceful stop: take no new jobs, let the running ones finish for up to
    * deadlineMs, then abort the rest (their signal fires) and move them back to
-   * the head of the wait list with this worker's lock token, so another worker
+   * the head of the wait list (once their handler returned, within settleMs) with this worker's lock token, so another worker
    * starts them at once instead of after the lock expires. The attempt is not
    * counted and no result is published for a handed-back job.
    */
@@ -131,13 +140,21 @@ export class RegionWorker {
         running.controller.abort(new HandBack('worker is shutting down: job handed back'))
       }
     }, Math.max(0, deadlineMs))
+    let unsettled: number
     try {
       await this.#worker.close()
+      unsettled = await this.#settle(this.#options.settleMs ?? 10_000)
     } finally {
       clearTimeout(timer)
       await this.#results.close()
     }
-    return { finished: this.#finishedWhileClosing, handedBack: this.#handedBack }
+    return { finished: this.#finishedWhileClosing, handedBack: this.#handedBack, unsettled }
+  }
+
+  /** Waits up to ms for every handler call to return; how many still run after that. */
+  async #settle(ms: number): Promise<number> {
+    if (this.#handlers.size > 0) await settledWithin(Promise.all(this.#handlers), ms)
+    return this.#handlers.size
   }
 
   async #process(job: Job, token: string | undefined): Promise<void> {
@@ -152,18 +169,22 @@ export class RegionWorker {
     const running: Running = { controller: new AbortController(), handBack: false, lockLost: false }
     this.#running.set(jobId, running)
     let outcome: 'finished' | 'handed-back' = 'finished'
+    let call: Promise<RegionReport> | undefined
     try {
       if (this.#deadlinePassed) {
         running.handBack = true
         throw new HandBack('worker is shutting down: job handed back')
       }
-      const returned = await untilAborted(this.#handler(data, { jobId, signal: running.controller.signal }), running.controller.signal)
+      call = this.#track(this.#handler(data, { jobId, signal: running.controller.signal }))
+      const returned = await untilAborted(call, running.controller.signal)
       // A malformed report counts as a handler error here, where it can still be retried.
       const report = parseRegionReport(returned)
       await this.#publish(jobId, job, data, { report }, false)
     } catch (error) {
       if (running.handBack) {
         outcome = 'handed-back'
+        // the next worker starts only once this run stopped sending (or settleMs passed): never two at once
+        if (call !== undefined) await settledWithin(call, this.#options.settleMs ?? 10_000)
         await job.moveToWait(token)
         // Tells BullMQ the job has moved on: no completion, no failure.
         throw new WaitingError()
@@ -178,6 +199,13 @@ export class RegionWorker {
       if (outcome === 'handed-back') this.#handedBack++
       else if (this.#closing !== undefined) this.#finishedWhileClosing++
     }
+  }
+
+  #track<T>(call: Promise<T>): Promise<T> {
+    const settled = call.then(() => undefined, () => undefined)
+    this.#handlers.add(settled)
+    void settled.then(() => this.#handlers.delete(settled))
+    return call
   }
 
   async #publish(jobId: string, job: Job, data: RegionJob, outcome: { report: RegionReport } | { error: string }, retrying: boolean): Promise<void> {
@@ -205,6 +233,16 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
       (error: unknown) => { signal.removeEventListener('abort', onAbort); reject(error) }
     )
   })
+}
+
+/** Waits for work to settle, either way, but no longer than ms. */
+async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    work.then(() => undefined, () => undefined),
+    new Promise((resolve) => { timer = setTimeout(resolve, ms) })
+  ])
+  clearTimeout(timer)
 }
 
 function messageOf(error: unknown): string {

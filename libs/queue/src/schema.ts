@@ -8,8 +8,9 @@ import type { RegionReport } from '@sweep/sweep'
  * last touched it, so it is never trusted as-is.
  */
 
-export type RegionReason = 'reprovide' | 'provide' | 'catch-up' | 'retry' | 'manual'
-export const REGION_REASONS: readonly RegionReason[] = ['reprovide', 'provide', 'catch-up', 'retry', 'manual']
+/** 'resweep': sent again soon because many of the region's peers failed in its last job. */
+export type RegionReason = 'reprovide' | 'provide' | 'catch-up' | 'retry' | 'manual' | 'resweep'
+export const REGION_REASONS: readonly RegionReason[] = ['reprovide', 'provide', 'catch-up', 'retry', 'manual', 'resweep']
 
 /** Region jobs never carry keys: a worker reads the region's keys from the keystore when it runs. */
 export interface RegionJob {
@@ -22,6 +23,8 @@ export interface RegionJob {
   readonly enqueuedAt: number
   /** W3C traceparent/tracestate carrier */
   readonly trace?: Readonly<Record<string, string>>
+  /** The job's own deadline, from its start: past it the worker stops sending and fails the job. */
+  readonly timeoutMs?: number
 }
 
 export interface NetworkSample { readonly size: number; readonly prefixLength: number }
@@ -44,6 +47,8 @@ export interface RegionResult {
 
 /** Longest prefix a job may name: 2^64 regions is far past any real DHT. */
 export const MAX_JOB_PREFIX_BITS = 64
+/** Dead peers one report may list; a job that met more reports the first ones. */
+export const MAX_DEAD_PEERS = 1024
 
 const bitString = z.string({ error: 'must be a bit string' })
   .max(MAX_JOB_PREFIX_BITS, { error: `must be a bit string of at most ${MAX_JOB_PREFIX_BITS} bits` })
@@ -57,7 +62,8 @@ export const regionJobSchema = z.object({
   attempt: count,
   cycle: count,
   enqueuedAt: nonNegative,
-  trace: z.record(z.string(), z.string(), { error: 'must be an object of string values' }).optional()
+  trace: z.record(z.string(), z.string(), { error: 'must be an object of string values' }).optional(),
+  timeoutMs: z.number({ error: 'must be a number' }).int({ error: 'must be an integer' }).min(1, { error: 'must be ≥ 1' }).optional()
 })
 
 export const regionReportSchema = z.object({
@@ -69,12 +75,15 @@ export const regionReportSchema = z.object({
   keys: count,
   recordsSent: count,
   recordsFailed: count,
+  recordsReplaced: count.optional(),
   peersFound: count,
   peersReached: count,
   peersFailed: count,
   lookups: count,
   durationMs: nonNegative,
   exploreMs: nonNegative.optional(),
+  deadPeers: z.array(z.object({ prefix: bitString, at: nonNegative }), { error: 'must be an array' })
+    .max(MAX_DEAD_PEERS, { error: `must list at most ${MAX_DEAD_PEERS} peers` }).optional(),
   succeeded: z.boolean({ error: 'must be a boolean' })
 })
 

@@ -1,6 +1,6 @@
 /** Job and result data are validated at the queue boundary, and errors name the bad field. */
 import { describe, expect, it } from 'vitest'
-import { parseRegionJob, parseRegionResult, provideJobId, queueKeys, regionJobId, resultJobId } from '../src/index.ts'
+import { connectionOf, parseRegionJob, parseRegionResult, provideJobId, queueKeys, regionJobId, resultJobId } from '../src/index.ts'
 import { regionJob, reportFor } from './helpers.ts'
 
 describe('parseRegionJob', () => {
@@ -68,5 +68,12 @@ describe('ids and keys', () => {
     expect(queueKeys()).toMatchObject({ prefix: '{sweep}', regions: '{sweep}:regions', regionsWait: '{sweep}:regions:wait', results: '{sweep}:results' })
     expect(queueKeys('blue').regionsWait).toBe('{blue}:regions:wait')
     expect(() => queueKeys('a:b')).toThrow(/namespace: .*"a:b"/)
+  })
+})
+
+describe('connectionOf', () => {
+  it('refuses a URL that is not redis:// or rediss:// without printing its password', () => {
+    expect(() => connectionOf({ redisUrl: 'http://alice:hunter2@redis:6379' })).toThrow(/^redisUrl: expected redis:\/\/HOST:PORT or rediss:\/\/\.\.\., got "http:\/\/\*\*\*@redis:6379"$/)
+    expect(connectionOf({ redisUrl: 'rediss://alice:hunter2@redis:6379' }).url).toBe('rediss://alice:hunter2@redis:6379')
   })
 })

@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { RegionQueue, RegionWorker, regionJobId, type RegionJob } from '../src/index.ts'
+import { Redis } from 'ioredis'
+import { queueKeys, RegionQueue, RegionWorker, regionJobId, type RegionJob } from '../src/index.ts'
 import { collectResults, freshNamespace, regionJob, reportFor, startTestRedis, waitFor, type TestRedis } from './helpers.ts'
 
 const NODE = fileURLToPath(new URL('../../../node_modules/.bin/node', import.meta.url))
@@ -28,7 +29,7 @@ describe('RegionWorker shutdown', () => {
     let releaseQuick!: () => void
     const quickGate = new Promise<void>((resolve) => { releaseQuick = resolve })
     // Default 30 s lock: if the hand-back failed, the job would sit in 'active' far past this test.
-    const a = new RegionWorker({ redisUrl: redis.url, namespace: ns, workerId: 'a', concurrency: 2 }, async (job, { signal }) => {
+    const a = new RegionWorker({ redisUrl: redis.url, namespace: ns, workerId: 'a', concurrency: 2, settleMs: 300 }, async (job, { signal }) => {
       startedOnA.push(job.prefix)
       signal.addEventListener('abort', () => { abortSeen = true })
       if (job.prefix === quick.prefix) {
@@ -41,7 +42,7 @@ describe('RegionWorker shutdown', () => {
 
     const closing = a.close(800)
     setTimeout(releaseQuick, 100)
-    expect(await closing).toEqual({ finished: 1, handedBack: 1 })
+    expect(await closing).toEqual({ finished: 1, handedBack: 1, unsettled: 1 })
     expect(abortSeen).toBe(true)
     expect(a.active).toBe(0)
     expect(await queue.state(regionJobId(stuck))).toBe('waiting')
@@ -64,6 +65,33 @@ describe('RegionWorker shutdown', () => {
     expect(await queue.state(regionJobId(stuck))).toBe('completed')
     await b.close(0)
     await consumer.close()
+    await queue.close()
+  })
+
+  it('a hand-back waits for the aborted handler to return: the job moves on, and close returns, only then', async () => {
+    const ns = freshNamespace()
+    const queue = new RegionQueue({ redisUrl: redis.url, namespace: ns })
+    const job = regionJob('0101')
+    await queue.enqueue(job)
+    let handlerReturnedAt = 0
+    let stateWhileUnwinding: unknown
+    const worker = new RegionWorker({ redisUrl: redis.url, namespace: ns, workerId: 'slow-abort', concurrency: 1 }, async (_job, { signal }) => {
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+      // a send in flight when the signal fired takes a moment to unwind
+      await sleep(700)
+      // no other worker may have it while this run still unwinds
+      stateWhileUnwinding = await queue.state(regionJobId(job))
+      handlerReturnedAt = Date.now()
+      throw signal.reason
+    })
+    await waitFor(() => worker.active === 1, 10_000, 'the job to start')
+    const outcome = await worker.close(100)
+    const closedAt = Date.now()
+    expect(outcome).toEqual({ finished: 0, handedBack: 1, unsettled: 0 })
+    expect(handlerReturnedAt).toBeGreaterThan(0)
+    expect(closedAt).toBeGreaterThanOrEqual(handlerReturnedAt)
+    expect(stateWhileUnwinding).toBe('active')
+    expect(await queue.state(regionJobId(job))).toBe('waiting')
     await queue.close()
   })
 
@@ -94,6 +122,31 @@ describe('RegionWorker shutdown', () => {
     expect(results).toHaveLength(1)
     expect(results[0]).toMatchObject({ jobId: regionJobId(job), worker: 'survivor', report: { prefix: '1010' } })
     await survivor.close(0)
+    await consumer.close()
+    await queue.close()
+  })
+  it('aborts a job whose lock it lost, and publishes nothing for it', async () => {
+    const ns = freshNamespace()
+    const queue = new RegionQueue({ redisUrl: redis.url, namespace: ns })
+    const { results, consumer } = collectResults(redis.url, ns)
+    const job = regionJob('0110')
+    await queue.enqueue(job)
+    let reason: unknown
+    const worker = new RegionWorker({ redisUrl: redis.url, namespace: ns, workerId: 'loser', concurrency: 1, lockDurationMs: 1000 }, async (_job, { signal }) => {
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+      reason = signal.reason
+      return reportFor(job.prefix)
+    })
+    await waitFor(() => worker.active === 1, 10_000, 'the job to start')
+    // what another worker's stalled-job check leaves behind: the lock is no longer ours
+    const admin = new Redis(redis.url)
+    expect(await admin.del(`${queueKeys(ns).regions}:${regionJobId(job)}:lock`)).toBe(1)
+    await waitFor(() => reason !== undefined, 10_000, 'the handler\'s signal to fire')
+    expect(String((reason as Error).message)).toBe(`lost the lock of job ${regionJobId(job)}`)
+    await sleep(1000)
+    expect(results).toEqual([])
+    admin.disconnect()
+    await worker.close(0)
     await consumer.close()
     await queue.close()
   })

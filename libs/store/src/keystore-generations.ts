@@ -90,11 +90,12 @@ export const ADDED_KEPT = 2
 /**
  * Adds multihashes to a generation's buckets, all script calls in one pipeline;
  * returns one outcome per multihash. With compareWith, new members are checked
- * against that generation's buckets too.
+ * against that generation's buckets too. With count, each call adds its new members to
+ * the generation's total in the same step.
  */
 export async function addToGeneration(
   context: KeystoreContext, generation: number, multihashes: readonly Uint8Array[],
-  options: { once?: boolean; compareWith?: number } = {}
+  options: { once?: boolean; compareWith?: number; count?: boolean } = {}
 ): Promise<Uint8Array> {
   const outcomes = new Uint8Array(multihashes.length)
   const calls = planCalls(multihashes, context.bucketBits)
@@ -104,6 +105,7 @@ export async function addToGeneration(
   for (const call of calls) {
     const keys = call.buckets.map((bucket) => bucketName(context, generation, bucket))
     if (compare !== undefined) for (const bucket of call.buckets) keys.push(bucketName(context, compare, bucket))
+    if (options.count) keys.push(context.names.keystoreTotal(generation))
     queueScript(pipeline, 'sweepKeystoreAdd', keys,
       [options.once ? '1' : '', call.buckets.length, compare === undefined ? '' : '1', ...call.counts, ...call.fields])
   }
@@ -115,7 +117,10 @@ export async function addToGeneration(
   return outcomes
 }
 
-/** Deletes multihashes (with onlyOnce, only those still flagged once); returns how many went. */
+/**
+ * Deletes multihashes (with onlyOnce, only those still flagged once) and lowers the
+ * generation's total in the same steps; returns how many went.
+ */
 export async function removeFromGeneration(
   context: KeystoreContext, generation: number, multihashes: readonly Uint8Array[], onlyOnce: boolean
 ): Promise<number> {
@@ -123,7 +128,9 @@ export async function removeFromGeneration(
   if (calls.length === 0) return 0
   const pipeline = context.redis.pipeline()
   for (const call of calls) {
-    queueScript(pipeline, 'sweepKeystoreRemove', call.buckets.map((bucket) => bucketName(context, generation, bucket)),
+    const keys = call.buckets.map((bucket) => bucketName(context, generation, bucket))
+    keys.push(context.names.keystoreTotal(generation), context.names.keystoreRecountNeeded)
+    queueScript(pipeline, 'sweepKeystoreRemove', keys,
       [onlyOnce ? '1' : '', call.buckets.length, ...call.counts, ...call.fields])
   }
   let removed = 0

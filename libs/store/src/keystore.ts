@@ -10,11 +10,13 @@ import { GenerationReset, type KeystoreReset } from './keystore-reset.ts'
 import { checkListpackConfig } from './listpack.ts'
 import { bucketRange, DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
 import {
-  addCountNative, addCountToGeneration, countAndMark, distinctBuckets, packedCount, packedSlice, packMultihashes, type PackedMultihashes
+  addCountNative, addCountToGeneration, distinctBuckets, packedCount, packedSlice, packMultihashes, settle, type PackedMultihashes
 } from './packed-add.ts'
 import { defineScripts, execPipeline, runScript } from './scripts.ts'
+import { AddJournal, repairUnsettledAdds, type AddRepair } from './unsettled-adds.ts'
 
 export type { PackedMultihashes } from './packed-add.ts'
+export type { AddRepair } from './unsettled-adds.ts'
 
 export interface StoredKey extends ProvideKey {
   /** Provide once, don't reprovide. */
@@ -27,9 +29,16 @@ export interface KeystoreOptions {
   bucketBits?: number
   /** A reset that adds nothing for this long loses its lock (default 60 s). */
   resetLockTtlMs?: number
+  /**
+   * A native add of a process silent this long is taken for dead: its buckets are marked
+   * and the total recounted (default 5 s; see AddJournal).
+   */
+  writerTtlMs?: number
 }
 
 export const DEFAULT_BUCKET_BITS = 16
+
+const MAX_BUCKETS_PER_READ = 4096
 /**
  * Multihashes per pipeline in addCount: the more per call, the more share a bucket, and
  * one HSET carries them all (Redis' cost is mostly per command). 128k is about 5 MB.
@@ -39,6 +48,8 @@ const COUNT_CHUNK = 131_072
 const NATIVE_RETRY_MS = 10_000
 /** Commands per pipeline when a call touches many buckets. */
 const PIPELINE_BUCKETS = 4096
+/** How long recount() waits for adds under way to settle before it gives up. */
+const RECOUNT_WAIT_MS = 30_000
 
 /**
  * The set of multihashes to provide, in Redis. Members live in HASH buckets keyed by
@@ -52,12 +63,14 @@ export class Keystore {
   readonly warnings: readonly string[]
   private readonly context: KeystoreContext
   private readonly resetLockTtlMs: number
+  private readonly journal: AddJournal
   /** Native adds resume at this time after a failure. */
   private nativeAfter = 0
   private nativeError: string | undefined
 
-  private constructor(context: KeystoreContext, warnings: string[], resetLockTtlMs: number) {
+  private constructor(context: KeystoreContext, warnings: string[], resetLockTtlMs: number, writerTtlMs: number | undefined) {
     this.context = context
+    this.journal = new AddJournal(context, writerTtlMs)
     this.bucketBits = context.bucketBits
     this.warnings = warnings
     this.resetLockTtlMs = resetLockTtlMs
@@ -80,7 +93,7 @@ export class Keystore {
     const context: KeystoreContext = { redis, namespace, names, bucketBits }
     await deleteOrphanGenerations(context)
     const warnings = await checkListpackConfig(redis)
-    const keystore = new Keystore(context, warnings, resetLockTtlMs)
+    const keystore = new Keystore(context, warnings, resetLockTtlMs, options.writerTtlMs)
     const perBucket = await keystore.total() / 2 ** bucketBits
     if (perBucket > 700) {
       warnings.push(`the keystore averages ${Math.round(perBucket)} keys per bucket; past hash-max-listpack-entries a bucket turns into a hashtable and costs about 3× the memory per key. Use more bucketBits for a set this large (a new namespace).`)
@@ -94,10 +107,8 @@ export class Keystore {
     for (let start = 0; start < multihashes.length; start += WRITE_CHUNK) {
       const chunk = multihashes.slice(start, start + WRITE_CHUNK)
       const generation = await this.generation()
-      const outcomes = await addToGeneration(this.context, generation, chunk, { once: options.once === true })
-      const before = added.length
+      const outcomes = await addToGeneration(this.context, generation, chunk, { once: options.once === true, count: true })
       outcomes.forEach((outcome, position) => { if (outcome !== STORED_ALREADY) added.push(chunk[position]) })
-      if (added.length > before) await this.context.redis.incrby(this.context.names.keystoreTotal(generation), added.length - before)
     }
     return added
   }
@@ -129,19 +140,23 @@ export class Keystore {
   /**
    * Permanent adds go native (addCountNative); when its bare connection fails, the chunk
    * goes through the script over the ioredis client instead (which waits out a Redis
-   * restart), every bucket of the chunk is marked since the native attempt may have stored
-   * some keys already, and native waits a while before it is tried again.
+   * restart), and native waits a while before it is tried again. The native attempt may
+   * have stored some keys already, which the script then finds stored: every bucket of the
+   * chunk is marked, and the attempt's journal entry is left to a repair (its writer
+   * retired), which recounts the total.
    */
   private async addCountChunk(generation: number, chunk: PackedMultihashes, once: boolean, markDirty: boolean): Promise<{ added: number; buckets: number[] }> {
     if (!once && Date.now() >= this.nativeAfter) {
       try {
-        return await addCountNative(this.context, generation, chunk, { markDirty })
+        return await addCountNative(this.context, generation, chunk, this.journal, { markDirty })
       } catch (error) {
         this.nativeAfter = Date.now() + NATIVE_RETRY_MS
         this.nativeError = (error as Error).message
       }
+      await this.journal.retire()
       const outcome = await addCountToGeneration(this.context, generation, chunk, { markDirty })
-      if (markDirty) await countAndMark(this.context, generation, 0, distinctBuckets(chunk, this.bucketBits))
+      await settle(this.context, generation, { added: 0, buckets: distinctBuckets(chunk, this.bucketBits), mark: markDirty })
+      await this.repairUnsettledAdds()
       return outcome
     }
     return addCountToGeneration(this.context, generation, chunk, { once, markDirty })
@@ -197,17 +212,36 @@ export class Keystore {
     return n
   }
 
-  /** The maintained key counter: O(1), equal to count('') when no write is under way. */
+  /**
+   * The maintained key counter: O(1), equal to count('') when no write is under way and
+   * no add that died is waiting for repairUnsettledAdds().
+   */
   async total(): Promise<number> {
-    return Number(await this.context.redis.get(this.context.names.keystoreTotal(await this.generation())) ?? 0)
+    return Math.max(0, Number(await this.context.redis.get(this.context.names.keystoreTotal(await this.generation())) ?? 0))
   }
 
-  /** Recounts every bucket and resets the counter to it (after a crash between a write and its counter update). */
+  /**
+   * Recounts every bucket and sets the counter to it, in one step with no write between;
+   * waits (up to 30 s) for a moment when no add is under way, as one counted by both the
+   * recount and its own settling step would count twice.
+   */
   async recount(): Promise<number> {
-    const generation = await this.generation()
-    const n = await this.count('')
-    await this.context.redis.set(this.context.names.keystoreTotal(generation), n)
-    return n
+    const deadline = Date.now() + RECOUNT_WAIT_MS
+    for (;;) {
+      const { total, running } = await repairUnsettledAdds(this.context, { recount: true })
+      if (total !== undefined) return total
+      if (Date.now() > deadline) throw new Error(`recount: ${running} adds were still under way after ${RECOUNT_WAIT_MS / 1000} s`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  /**
+   * Marks the buckets of adds whose process died between storing keys and marking them,
+   * and recounts the total when one did (or a remove found it short) and no add is under
+   * way. Cheap when there is nothing to do: coordinators call it at start and every few seconds.
+   */
+  async repairUnsettledAdds(): Promise<AddRepair> {
+    return repairUnsettledAdds(this.context)
   }
 
   /**
@@ -221,7 +255,10 @@ export class Keystore {
     const { first, end } = bucketRange(prefix, this.bucketBits)
     const filter = prefix.length > this.bucketBits
     const perBucket = Math.max(1, await this.total() / 2 ** this.bucketBits)
-    const step = Math.min(256, Math.max(1, Math.ceil(batchSize / perBucket)))
+    // Buckets per pipeline: about batchSize keys' worth. A sparse keystore (a region
+    // spanning thousands of near-empty buckets) reads up to 4096 per round trip: at 256
+    // a burst job for one new CID on a 3-bit region spent ~0.5 s in 32 round trips.
+    const step = Math.min(MAX_BUCKETS_PER_READ, Math.max(1, Math.ceil(batchSize / perBucket)))
     const read = (from: number) => {
       const pending = this.readBuckets(generation, from, Math.min(end, from + step))
       pending.catch(() => {}) // a consumer that stops early never awaits the prefetch
@@ -286,6 +323,25 @@ export class Keystore {
     return new GenerationReset(this.context, generation, base, this.resetLockTtlMs)
   }
 
+  /**
+   * Takes up the reset of `generation`, begun here or by another process (the chunks of one
+   * upload may reach different coordinators), and renews its lock to lockTtlMs, as its adds
+   * will. Throws when the lock is no longer that reset's. Its commit() counts added/removed
+   * from its own adds only.
+   */
+  async resumeReset(generation: number, lockTtlMs = this.resetLockTtlMs): Promise<KeystoreReset> {
+    const { redis, names } = this.context
+    const base = await this.generation()
+    const renewed = await runScript(redis, 'sweepKeystoreRenewReset', [names.keystoreResetLock], [generation, lockTtlMs])
+    if (renewed !== 1) throw new Error(`the reset of generation ${generation} no longer holds the reset lock (it expired, or was committed or aborted)`)
+    return new GenerationReset(this.context, generation, base, lockTtlMs)
+  }
+
+  /** Where the keystore lives, for state kept beside it (the API's chunked reset uploads). */
+  get location(): { readonly redis: Redis; readonly namespace: string } {
+    return { redis: this.context.redis, namespace: this.context.namespace }
+  }
+
   private generation(): Promise<number> {
     return currentGeneration(this.context)
   }
@@ -298,9 +354,7 @@ export class Keystore {
     let removed = 0
     for (let start = 0; start < multihashes.length; start += WRITE_CHUNK) {
       const generation = await this.generation()
-      const n = await removeFromGeneration(this.context, generation, multihashes.slice(start, start + WRITE_CHUNK), onlyOnce)
-      if (n > 0) await this.context.redis.decrby(this.context.names.keystoreTotal(generation), n)
-      removed += n
+      removed += await removeFromGeneration(this.context, generation, multihashes.slice(start, start + WRITE_CHUNK), onlyOnce)
     }
     return removed
   }

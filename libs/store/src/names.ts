@@ -28,6 +28,8 @@ export interface StoreKeys {
   readonly network: string
   readonly schedule: string
   readonly dirty: string
+  /** Pub/sub channel: a message says the dirty hash got marks, so the leader schedules now, not at its next tick. */
+  readonly dirtyWake: string
   readonly counters: string
   readonly workers: string
   readonly workerExpiry: string
@@ -40,6 +42,12 @@ export interface StoreKeys {
   /** Every generation that may still have buckets: the current one, a reset in progress, leftovers. */
   readonly keystoreGenerations: string
   readonly keystoreResetLock: string
+  /** Native adds under way: `<writer>:<seq>` → the prefixes of the buckets the add touches, concatenated. */
+  readonly keystoreUnsettled: string
+  /** Set when a total may be off (an add died between its writes and its count); cleared by a recount. */
+  readonly keystoreRecountNeeded: string
+  /** Prefix of the per-writer liveness keys (`<prefix><writer>`, with a short expiry). */
+  readonly keystoreWriterPrefix: string
   keystoreTotal(generation: number): string
 }
 
@@ -50,6 +58,7 @@ export function storeKeys(namespace: string = DEFAULT_NAMESPACE): StoreKeys {
     network: `${base}:network`,
     schedule: `${base}:schedule`,
     dirty: `${base}:dirty`,
+    dirtyWake: `${base}:dirty-wake`,
     counters: `${base}:counters`,
     workers: `${base}:workers`,
     workerExpiry: `${base}:worker-expiry`,
@@ -60,6 +69,9 @@ export function storeKeys(namespace: string = DEFAULT_NAMESPACE): StoreKeys {
     keystoreGenerationSeq: `${base}:ks:generation-seq`,
     keystoreGenerations: `${base}:ks:generations`,
     keystoreResetLock: `${base}:ks:reset-lock`,
+    keystoreUnsettled: `${base}:ks:unsettled`,
+    keystoreRecountNeeded: `${base}:ks:recount-needed`,
+    keystoreWriterPrefix: `${base}:ks:writer:`,
     keystoreTotal: (generation) => `${base}:ks:total:${generation}`
   }
 }

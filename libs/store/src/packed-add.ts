@@ -1,7 +1,9 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { sha256Head } from './bucket-hash.ts'
 import { bucketName, CALL_MEMBERS, type KeystoreContext } from './keystore-generations.ts'
-import { RespPipe } from './resp-pipe.ts'
+import { encodeCommand, RespPipe } from './resp-pipe.ts'
 import { execPipeline, queueScript, runScript } from './scripts.ts'
+import type { AddJournal } from './unsettled-adds.ts'
 
 /**
  * Multihashes back to back in one allocation, the i-th at bytes[offsets[i], offsets[i + 1]).
@@ -68,6 +70,24 @@ function orderByBucket(buckets: Uint32Array, bucketBits: number): Uint32Array {
   for (let b = 1; b <= size; b++) starts[b] += starts[b - 1]
   for (let i = 0; i < n; i++) order[starts[buckets[i]]++] = i
   return order
+}
+
+/**
+ * Keys handled between two turns of the event loop in a native add (about 3 ms): a
+ * whole 128k-key call in one go held the coordinator's loop for 110–160 ms, long
+ * enough to stall the API and lease renewals under a stream of provides.
+ */
+const KEYS_PER_TURN = 8192
+
+/** bucketsOf, a turn of the event loop every KEYS_PER_TURN keys. */
+async function bucketsOfInTurns(packed: PackedMultihashes, bucketBits: number): Promise<Uint32Array> {
+  const n = packedCount(packed)
+  const buckets = new Uint32Array(n)
+  for (let from = 0; from < n; from += KEYS_PER_TURN) {
+    if (from > 0) await nextTurn()
+    buckets.set(bucketsOf(packedSlice(packed, from, Math.min(n, from + KEYS_PER_TURN)), bucketBits), from)
+  }
+  return buckets
 }
 
 function bucketsOf(packed: PackedMultihashes, bucketBits: number): Uint32Array {
@@ -154,19 +174,22 @@ function prefixOfBucket(cache: NameCache, bucket: number, bucketBits: number): s
  * each reply the bucket's new members; then one small script adds them to the total and
  * marks the buckets. HSET turns an existing once member permanent without counting it,
  * as the scripts do. Redis spends ~40% less per key than in the script (Lua strings and
- * redis.call per bucket were most of it). Not atomic like the script: a crash between
- * the HSETs and the script leaves the total short (recount() repairs it) and those
- * buckets unmarked until their regular reprovide.
+ * redis.call per bucket were most of it). Not atomic like the script, so the same buffer
+ * first opens an entry in the unsettled-adds journal (AddJournal), naming every bucket
+ * touched, and the script settles it: an add killed between the two leaves the entry, and
+ * repairUnsettledAdds marks those buckets and recounts the total.
  */
 export async function addCountNative(
-  context: KeystoreContext, generation: number, packed: PackedMultihashes, options: { markDirty?: boolean; now?: number } = {}
+  context: KeystoreContext, generation: number, packed: PackedMultihashes, journal: AddJournal,
+  options: { markDirty?: boolean; now?: number } = {}
 ): Promise<{ added: number; buckets: number[] }> {
   const { bytes, offsets } = packed
   const n = packedCount(packed)
   if (n === 0) return { added: 0, buckets: [] }
-  const buckets = bucketsOf(packed, context.bucketBits)
+  const buckets = await bucketsOfInTurns(packed, context.bucketBits)
   const order = orderByBucket(buckets, context.bucketBits)
   const cache = cachedNames(context, generation)
+  const width = context.bucketBits
   // groups as [first, end) runs of order; the payload's size is bounded by its parts
   const groups: number[] = []
   let size = 0
@@ -175,54 +198,74 @@ export async function addCountNative(
     if (k === 0 || buckets[i] !== buckets[order[k - 1]]) {
       groups.push(k)
       cache.hsetHeads[buckets[i]] ??= `$4\r\nHSET\r\n$${bucketName(context, generation, buckets[i]).length}\r\n${bucketName(context, generation, buckets[i])}\r\n`
-      size += 16 + cache.hsetHeads[buckets[i]].length
+      size += 16 + cache.hsetHeads[buckets[i]].length + width
     }
     size += 16 + offsets[i + 1] - offsets[i]
   }
   groups.push(n)
-  const payload = takePayload(size)
-  let at = 0
-  const ids: number[] = []
-  for (let g = 0; g + 1 < groups.length; g++) {
-    const bucket = buckets[order[groups[g]]]
-    ids.push(bucket)
-    at += payload.write(`*${2 + 2 * (groups[g + 1] - groups[g])}\r\n${cache.hsetHeads[bucket]}`, at, 'latin1')
-    for (let k = groups[g]; k < groups[g + 1]; k++) {
-      const i = order[k]
-      const from = offsets[i]
-      const length = offsets[i + 1] - from
-      at = writeBulkLength(payload, at, length)
-      // byte by byte: for 34 bytes cheaper than a subarray and a set()
-      for (let j = 0; j < length; j++) payload[at + j] = bytes[from + j]
-      at += length
-      // the field's CRLF, then an empty value: \r\n$0\r\n\r\n
-      payload[at] = 13
-      payload[at + 1] = 10
-      payload[at + 2] = 0x24
-      payload[at + 3] = 48
-      payload[at + 4] = 13
-      payload[at + 5] = 10
-      payload[at + 6] = 13
-      payload[at + 7] = 10
-      at += 8
-    }
-  }
-  let replies: number[]
+  const entry = journal.begin()
   try {
-    replies = await RespPipe.of(context.redis).send(payload.subarray(0, at), ids.length)
-  } finally {
-    givePayloadBack(payload)
-  }
-  let added = 0
-  const fresh: number[] = []
-  replies.forEach((count, g) => {
-    if (count > 0) {
-      added += count
-      fresh.push(ids[g])
+    const head = encodeCommand(['SET', entry.writerKey, '1', 'PX', String(entry.ttlMs)]).toString('latin1') +
+      `*4\r\n$4\r\nHSET\r\n$${context.names.keystoreUnsettled.length}\r\n${context.names.keystoreUnsettled}\r\n` +
+      `$${entry.token.length}\r\n${entry.token}\r\n$${(groups.length - 1) * width}\r\n`
+    const payload = takePayload(size + head.length + 2)
+    let at = payload.write(head, 0, 'latin1')
+    // the entry's value, every touched bucket's prefix, is filled in by the loop below
+    let prefixAt = at
+    at += (groups.length - 1) * width
+    payload[at++] = 13
+    payload[at++] = 10
+    const ids: number[] = []
+    let nextBreak = KEYS_PER_TURN
+    for (let g = 0; g + 1 < groups.length; g++) {
+      if (groups[g] >= nextBreak) {
+        nextBreak = groups[g] + KEYS_PER_TURN
+        await nextTurn()
+      }
+      const bucket = buckets[order[groups[g]]]
+      ids.push(bucket)
+      prefixAt += payload.write(prefixOfBucket(cache, bucket, width), prefixAt, 'latin1')
+      at += payload.write(`*${2 + 2 * (groups[g + 1] - groups[g])}\r\n${cache.hsetHeads[bucket]}`, at, 'latin1')
+      for (let k = groups[g]; k < groups[g + 1]; k++) {
+        const i = order[k]
+        const from = offsets[i]
+        const length = offsets[i + 1] - from
+        at = writeBulkLength(payload, at, length)
+        // byte by byte: for 34 bytes cheaper than a subarray and a set()
+        for (let j = 0; j < length; j++) payload[at + j] = bytes[from + j]
+        at += length
+        // the field's CRLF, then an empty value: \r\n$0\r\n\r\n
+        payload[at] = 13
+        payload[at + 1] = 10
+        payload[at + 2] = 0x24
+        payload[at + 3] = 48
+        payload[at + 4] = 13
+        payload[at + 5] = 10
+        payload[at + 6] = 13
+        payload[at + 7] = 10
+        at += 8
+      }
     }
-  })
-  await countAndMark(context, generation, added, options.markDirty ? fresh : [], options.now)
-  return { added, buckets: fresh }
+    let replies: number[]
+    try {
+      replies = await RespPipe.of(context.redis).send(payload.subarray(0, at), ids.length + 2)
+    } finally {
+      givePayloadBack(payload)
+    }
+    let added = 0
+    const fresh: number[] = []
+    for (let g = 0; g < ids.length; g++) {
+      const count = replies[g + 2]
+      if (count > 0) {
+        added += count
+        fresh.push(ids[g])
+      }
+    }
+    await settle(context, generation, { token: entry.token, added, buckets: fresh, mark: options.markDirty === true, now: options.now })
+    return { added, buckets: fresh }
+  } finally {
+    journal.end()
+  }
 }
 
 /**
@@ -252,12 +295,21 @@ function writeBulkLength(out: Buffer, at: number, length: number): number {
   return at
 }
 
-/** Adds to the total and marks the buckets dirty (HSETNX semantics), in one script call. */
-export async function countAndMark(context: KeystoreContext, generation: number, added: number, buckets: readonly number[], now = Date.now()): Promise<void> {
-  if (added === 0 && buckets.length === 0) return
+/**
+ * Settles a native add (token), adding its new members to the total and, with mark, marking
+ * buckets dirty (HSETNX semantics); without a token, only adds and marks.
+ */
+export async function settle(
+  context: KeystoreContext, generation: number,
+  change: { token?: string; added: number; buckets: readonly number[]; mark: boolean; now?: number }
+): Promise<void> {
+  if (change.token === undefined && change.added === 0 && (!change.mark || change.buckets.length === 0)) return
   const cache = cachedNames(context, generation)
-  await runScript(context.redis, 'sweepKeystoreCountAndMark', [context.names.keystoreTotal(generation), context.names.dirty],
-    [added, now, buckets.map((bucket) => prefixOfBucket(cache, bucket, context.bucketBits)).join(''), context.bucketBits])
+  const { names } = context
+  await runScript(context.redis, 'sweepKeystoreSettle',
+    [names.keystoreTotal(generation), names.dirty, names.keystoreUnsettled, names.keystoreRecountNeeded],
+    [change.token ?? '', change.added, change.now ?? Date.now(), change.buckets.map((bucket) => prefixOfBucket(cache, bucket, context.bucketBits)).join(''),
+      context.bucketBits, change.mark ? '1' : ''])
 }
 
 /** The distinct buckets of packed multihashes. */
@@ -270,7 +322,8 @@ export function distinctBuckets(packed: PackedMultihashes, bucketBits: number): 
  * packed script call per ~1024 members, all in one pipeline, the total counter kept in the
  * same calls. With markDirty, each bucket that got a new key is marked in the schedule's
  * dirty hash in that call too (HSETNX semantics, as ScheduleStore.markDirty writes it), so
- * a key is never stored without its mark. Returns the count and the buckets with new keys.
+ * a key is never stored without its mark; while a native add is unsettled, every bucket of
+ * the call is (see sweepKeystoreAddCount). Returns the count and the buckets with new keys.
  */
 export async function addCountToGeneration(
   context: KeystoreContext, generation: number, packed: PackedMultihashes,
@@ -287,7 +340,7 @@ export async function addCountToGeneration(
     keys.push(total)
     const args: Array<string | Buffer> = [options.once ? '1' : '', call.members]
     if (options.markDirty) {
-      keys.push(context.names.dirty)
+      keys.push(context.names.dirty, context.names.keystoreUnsettled)
       args.push(now, call.buckets.map((bucket) => prefixOfBucket(cache, bucket, context.bucketBits)).join(''))
     }
     queueScript(pipeline, 'sweepKeystoreAddCount', keys, args)

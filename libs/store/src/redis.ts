@@ -15,6 +15,23 @@ export function connectRedis(url: string, options: ConnectOptions = {}): Redis {
 }
 
 /**
+ * The URL with its user and password replaced by `***`, for logs and errors: the
+ * first thing an operator pastes into an issue is the error that printed it.
+ */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.username === '' && parsed.password === '') return url
+    parsed.username = parsed.username === '' ? '' : '***'
+    parsed.password = parsed.password === '' ? '' : '***'
+    return parsed.toString()
+  } catch {
+    // not a URL, yet it may still hold "user:password@": cut everything before the last @
+    return url.replace(/\/\/[^/]*@/, '//***@')
+  }
+}
+
+/**
  * Resolves once Redis answers PING. With maxRetriesPerRequest null a PING sent to an
  * unreachable server waits forever, so the wait is bounded here and the last
  * connection error becomes the reason.
@@ -33,7 +50,7 @@ export async function waitForRedis(redis: Redis, url: string, timeoutMs = 10_000
       if (answer === 'timeout') break
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
-    throw new Error(`cannot reach Redis at ${url}: ${lastError ?? `no answer to PING within ${timeoutMs} ms`}`)
+    throw new Error(`cannot reach Redis at ${redactUrl(url)}: ${lastError ?? `no answer to PING within ${timeoutMs} ms`}`)
   } finally {
     clearTimeout(timer)
     redis.off('error', onError)

@@ -113,6 +113,15 @@ export class ScheduleStore {
     await execPipeline(pipeline)
   }
 
+  /**
+   * Tells the leader, wherever it runs, that dirty marks are waiting, so new keys go out
+   * without waiting for its next tick. Call after the marks are written. Best effort: a
+   * leader that misses it (reconnecting, just elected) still finds the marks on its tick.
+   */
+  async announceDirty(): Promise<void> {
+    await this.redis.publish(this.names.dirtyWake, '1')
+  }
+
   /** The dirty regions, cleared in the same step so a mark made meanwhile is never lost. */
   async takeDirty(): Promise<Prefix[]> {
     const [prefixes] = await execPipeline(this.redis.multi().hkeys(this.names.dirty).del(this.names.dirty))

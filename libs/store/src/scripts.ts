@@ -1,6 +1,29 @@
 import type { ChainableCommander, Redis } from 'ioredis'
 
 /**
+ * Lua defining mark(dirty, prefixes, width, now): marks each prefix of the concatenation not
+ * marked yet (HSETNX semantics: the oldest mark stays), a few thousand per HMGET so unpack
+ * stays within Lua's stack.
+ */
+const MARK = `local function mark(dirty, prefixes, width, now)
+  local count = #prefixes / width
+  for from = 1, count, 2000 do
+    local marks = {}
+    for i = from, math.min(count, from + 1999) do marks[#marks + 1] = string.sub(prefixes, (i - 1) * width + 1, i * width) end
+    local present = redis.call('HMGET', dirty, unpack(marks))
+    local unmarked = {}
+    for i = 1, #marks do
+      if not present[i] then
+        unmarked[#unmarked + 1] = marks[i]
+        unmarked[#unmarked + 1] = now
+      end
+    end
+    if #unmarked > 0 then redis.call('HSET', dirty, unpack(unmarked)) end
+  end
+end
+`
+
+/**
  * The Lua scripts of the store, registered with ioredis' defineCommand: it sends
  * EVALSHA, falls back to EVAL after a Redis restart emptied the script cache, and
  * works inside pipelines.
@@ -14,13 +37,17 @@ const SCRIPTS = {
    * ARGV[4..3+m] members per bucket, then the members, bucket by bucket.
    * Returns one character per member: '0' was stored already, '1' new, '2' new here
    * but present in the replaced generation. A permanent add turns an existing once
-   * member permanent; a once add never touches an existing member.
+   * member permanent; a once add never touches an existing member. A last key after the
+   * buckets is the generation's total counter, raised by the new members in this call:
+   * a counter updated apart from the write drifts when the process dies between the two.
    */
   sweepKeystoreAdd: {
     keys: 0,
     lua: `local value = ARGV[1]
 local m = tonumber(ARGV[2])
 local compare = ARGV[3] == '1'
+local total = KEYS[(compare and 2 or 1) * m + 1]
+local added = 0
 local out = {}
 local at = 4 + m
 for b = 1, m do
@@ -29,6 +56,7 @@ for b = 1, m do
     local member = ARGV[at]
     if redis.call('HSETNX', bucket, member, value) == 1 then
       if compare and redis.call('HEXISTS', KEYS[m + b], member) == 1 then out[#out + 1] = '2' else out[#out + 1] = '1' end
+      added = added + 1
     else
       if value == '' and redis.call('HGET', bucket, member) == '1' then redis.call('HSET', bucket, member, '') end
       out[#out + 1] = '0'
@@ -36,24 +64,29 @@ for b = 1, m do
     at = at + 1
   end
 end
+if total and added > 0 then redis.call('INCRBY', total, added) end
 return table.concat(out)`
   },
   /**
    * The add that only counts. KEYS[1..m] buckets, KEYS[m+1] the generation's total counter,
-   * KEYS[m+2] the dirty hash when marking. ARGV[1] '' (permanent) or '1' (once), ARGV[2] the
+   * KEYS[m+2] the dirty hash and KEYS[m+3] the unsettled-adds hash when marking. ARGV[1] '' (permanent) or '1' (once), ARGV[2] the
    * members: per bucket a 2-byte count, then per member a 2-byte length and its bytes. When
    * marking, ARGV[3] now and ARGV[4] the buckets' prefixes, all of one length, concatenated.
    * A permanent add is one HSET per bucket: it counts new fields and turns an existing once
    * member permanent without counting it; a once add is HSETNX per member. Adds the new
    * count to the total, marks the buckets that got new members like HSETNX would (the
-   * oldest mark stays), and returns {new members, one '1' or '0' per bucket}.
+   * oldest mark stays), and returns {new members, one '1' or '0' per bucket}. While a native
+   * add is unsettled (under way, or died before its count), every bucket of the call is
+   * marked, new members or not: that add may have stored these very members without marking
+   * them, and this call, a retry perhaps, is what finds them already stored.
    */
   sweepKeystoreAddCount: {
     keys: 0,
     lua: `local once = ARGV[1] == '1'
 local blob = ARGV[2]
 local marking = ARGV[4] ~= nil
-local m = #KEYS - (marking and 2 or 1)
+local m = #KEYS - (marking and 3 or 1)
+local markAll = marking and redis.call('EXISTS', KEYS[m + 3]) == 1
 local byte, sub = string.byte, string.sub
 local at = 1
 local added = 0
@@ -94,6 +127,7 @@ for b = 1, m do
     if marking then marks[#marks + 1] = sub(ARGV[4], (b - 1) * width + 1, b * width) end
   else
     flags[b] = '0'
+    if markAll then marks[#marks + 1] = sub(ARGV[4], (b - 1) * width + 1, b * width) end
   end
 end
 if added > 0 then redis.call('INCRBY', KEYS[m + 1], added) end
@@ -111,36 +145,85 @@ end
 return {added, table.concat(flags)}`
   },
   /**
-   * What follows native HSETs: KEYS[1] the total counter, [2] the dirty hash. ARGV[1] new
-   * members to add to the total, [2] now, [3] prefixes of one length concatenated, [4] that
-   * length. Marks each prefix not marked yet (HSETNX semantics, a few thousand per call so
-   * unpack stays within Lua's stack).
+   * What follows a native add's HSETs (addCountNative), or marks buckets without an add.
+   * KEYS[1] the total counter, [2] the dirty hash, [3] the unsettled-adds hash, [4] the
+   * recount-needed flag. ARGV[1] the add's entry in [3] ('' for none), [2] new members,
+   * [3] now, [4] prefixes to mark, concatenated, [5] their length, [6] '1' to mark.
+   * Settles the entry: counts the new members only while it is still there (when a repair
+   * took it, it asks for another recount instead, its writes having run partly before and
+   * partly after the last one). When another writer's add is unsettled, marks every bucket
+   * this add touched (the entry's value), for the reason given at sweepKeystoreAddCount.
+   * Returns 1 when counted, 0 when a recount was asked for.
    */
-  sweepKeystoreCountAndMark: {
-    keys: 2,
-    lua: `local added = tonumber(ARGV[1])
-if added > 0 then redis.call('INCRBY', KEYS[1], added) end
-local prefixes = ARGV[3]
-local width = tonumber(ARGV[4])
-local count = #prefixes / width
-for from = 1, count, 2000 do
-  local marks = {}
-  for i = from, math.min(count, from + 1999) do marks[#marks + 1] = string.sub(prefixes, (i - 1) * width + 1, i * width) end
-  local present = redis.call('HMGET', KEYS[2], unpack(marks))
-  local unmarked = {}
-  for i = 1, #marks do
-    if not present[i] then
-      unmarked[#unmarked + 1] = marks[i]
-      unmarked[#unmarked + 1] = ARGV[2]
+  sweepKeystoreSettle: {
+    keys: 4,
+    lua: `${MARK}local token = ARGV[1]
+local prefixes = ARGV[4]
+local counted = 1
+if token ~= '' then
+  local writer = string.match(token, '^(.*:)')
+  if ARGV[6] == '1' then
+    for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
+      if string.sub(field, 1, #writer) ~= writer then
+        prefixes = redis.call('HGET', KEYS[3], token) or prefixes
+        break
+      end
     end
   end
-  if #unmarked > 0 then redis.call('HSET', KEYS[2], unpack(unmarked)) end
+  counted = redis.call('HDEL', KEYS[3], token)
 end
-return added`
+if counted == 1 then
+  local added = tonumber(ARGV[2])
+  if added > 0 then redis.call('INCRBY', KEYS[1], added) end
+else
+  redis.call('SET', KEYS[4], '1')
+end
+if ARGV[6] == '1' and #prefixes > 0 then mark(KEYS[2], prefixes, tonumber(ARGV[5]), ARGV[3]) end
+return counted`
   },
   /**
-   * KEYS[1..m] buckets; ARGV[1] '1' to delete only members still flagged once, ARGV[2] m,
-   * ARGV[3..2+m] members per bucket, then the members. Returns how many were deleted.
+   * Repairs what adds that died left. KEYS[1] the unsettled-adds hash, [2] the recount-needed
+   * flag, [3] the dirty hash, [4] the current generation. ARGV[1] the writer liveness key
+   * prefix, [2] now, [3] bucketBits, [4] bucket name prefix (`<ns>:ks:`), [5] hex digits
+   * of a bucket, [6] total counter prefix, [7] '1' to recount even when not asked to.
+   * An entry whose writer's liveness key expired is dead: its buckets are marked and it is
+   * dropped, and a recount is asked for. The recount runs only when no live writer has an
+   * add under way, since one whose HSETs ran but whose count has not would be counted twice;
+   * then it sets the current generation's total to the sum of HLEN over every bucket. Bucket
+   * keys are named here rather than passed (standalone Redis; 2^bucketBits of them).
+   * Returns {dead entries repaired, live entries, the new total or -1 when not recounted}.
+   */
+  sweepKeystoreRepair: {
+    keys: 4,
+    lua: `${MARK}local repaired, live = 0, 0
+local width = tonumber(ARGV[3])
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local writer = string.match(field, '^(.*):') or field
+  if redis.call('EXISTS', ARGV[1] .. writer) == 1 then
+    live = live + 1
+  else
+    mark(KEYS[3], redis.call('HGET', KEYS[1], field) or '', width, ARGV[2])
+    redis.call('HDEL', KEYS[1], field)
+    redis.call('SET', KEYS[2], '1')
+    repaired = repaired + 1
+  end
+end
+if live > 0 or (ARGV[7] ~= '1' and redis.call('EXISTS', KEYS[2]) == 0) then return {repaired, live, -1} end
+local generation = redis.call('GET', KEYS[4]) or '0'
+local base = ARGV[4] .. generation .. ':'
+local format = '%0' .. ARGV[5] .. 'x'
+local n = 0
+for b = 0, 2 ^ width - 1 do n = n + redis.call('HLEN', base .. string.format(format, b)) end
+redis.call('SET', ARGV[6] .. generation, n)
+redis.call('DEL', KEYS[2])
+return {repaired, live, n}`
+  },
+  /**
+   * KEYS[1..m] buckets, then optionally [m+1] the total counter and [m+2] the recount-needed
+   * flag; ARGV[1] '1' to delete only members still flagged once, ARGV[2] m, ARGV[3..2+m]
+   * members per bucket, then the members. Lowers the total by the deleted count in the same
+   * step, never below 0: a total short of what was deleted has drifted, so a recount is
+   * asked for. Returns how many were deleted.
    */
   sweepKeystoreRemove: {
     keys: 0,
@@ -156,6 +239,15 @@ for b = 1, m do
       removed = removed + redis.call('HDEL', bucket, member)
     end
     at = at + 1
+  end
+end
+local total = KEYS[m + 1]
+if total and removed > 0 then
+  if removed > tonumber(redis.call('GET', total) or '0') then
+    redis.call('SET', total, 0)
+    redis.call('SET', KEYS[m + 2], '1')
+  else
+    redis.call('DECRBY', total, removed)
   end
 end
 return removed`

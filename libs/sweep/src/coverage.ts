@@ -63,6 +63,22 @@ export class CoverageMap {
     return entries.flatMap((e) => [...e.peers.values()].filter((p) => keyHasPrefix(p.key, prefix)))
   }
 
+  /** Drops peers found dead: the proofs stand for the peers still alive, who are now the closest. */
+  forget(peerIds: readonly string[]): void {
+    if (peerIds.length === 0) return
+    const dead = new Set(peerIds)
+    for (const [, covered] of this.trie.entriesUnder('')) {
+      for (const id of covered.peers.keys()) if (dead.has(id)) covered.peers.delete(id)
+    }
+  }
+
+  /** Forgets every proof that meets the prefix, so the next exploration starts from scratch. */
+  invalidate(prefix: Prefix): void {
+    const above = this.trie.longestMatch(prefix)
+    if (above) this.trie.delete(above.prefix)
+    for (const [inner] of [...this.trie.entriesUnder(prefix)]) this.trie.delete(inner)
+  }
+
   private cover(prefix: Prefix, candidates: readonly Peer[], now: number): void {
     const ancestor = this.trie.longestMatch(prefix)
     if (ancestor && now - ancestor.value.at <= this.ttlMs) return

@@ -27,6 +27,7 @@ export interface CycleTotals {
   keys: number
   recordsSent: number
   recordsFailed: number
+  recordsReplaced: number
   lookups: number
   peersReached: number
   peersFailed: number
@@ -36,7 +37,7 @@ export interface CycleTotals {
 }
 
 export function emptyTotals(): CycleTotals {
-  return { regions: 0, keys: 0, recordsSent: 0, recordsFailed: 0, lookups: 0, peersReached: 0, peersFailed: 0, failedRegions: 0, busyMs: 0 }
+  return { regions: 0, keys: 0, recordsSent: 0, recordsFailed: 0, recordsReplaced: 0, lookups: 0, peersReached: 0, peersFailed: 0, failedRegions: 0, busyMs: 0 }
 }
 
 export function addReport(totals: CycleTotals, r: RegionReport): void {
@@ -44,6 +45,7 @@ export function addReport(totals: CycleTotals, r: RegionReport): void {
   totals.keys += r.keys
   totals.recordsSent += r.recordsSent
   totals.recordsFailed += r.recordsFailed
+  totals.recordsReplaced += r.recordsReplaced ?? 0
   totals.lookups += r.lookups
   totals.peersReached += r.peersReached
   totals.peersFailed += r.peersFailed

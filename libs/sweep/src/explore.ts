@@ -29,15 +29,16 @@ const STALE_LOOKUPS = 2
  * until no gap is left. Ends early after two lookups that bring no fresh peer
  * (lookups on a real network are not exact), or when maxLookups is spent.
  */
-export async function explorePrefix(deps: ExploreDeps, prefix: Prefix, maxLookups: number): Promise<Exploration> {
+export async function explorePrefix(deps: ExploreDeps, prefix: Prefix, maxLookups: number, signal?: AbortSignal): Promise<Exploration> {
   const { router, clock, coverage, preimages, aimDepth } = deps
   const seen = new Set(coverage.peersUnder(prefix).map((p) => p.id))
   let lookups = 0
   let stale = 0
   let gaps = coverage.gaps(prefix, clock.now())
   while (gaps.length > 0 && lookups < maxLookups && stale < STALE_LOOKUPS) {
+    signal?.throwIfAborted()
     const preimage = preimages.find(aimAt(gaps, aimDepth))
-    const peers = await router.getClosestPeers(preimage)
+    const peers = await router.getClosestPeers(preimage, signal === undefined ? undefined : { signal })
     lookups++
     coverage.absorb(kadKeyOf(preimage), peers, clock.now())
     const fresh = peers.filter((p) => !seen.has(p.id))

@@ -8,6 +8,7 @@ export interface PlainDeps {
   readonly clock: Clock
   /** When given, each lookup's proof is kept for later regions. */
   readonly coverage?: CoverageMap
+  readonly signal?: AbortSignal
 }
 
 /**
@@ -23,11 +24,11 @@ export async function provideOneByOne(
 ): Promise<Peer[]> {
   const contacted = new Map<string, Peer>()
   for (const key of keys) {
-    const found = await deps.router.getClosestPeers(key.multihash)
+    deps.signal?.throwIfAborted()
+    const found = await deps.router.getClosestPeers(key.multihash, deps.signal === undefined ? undefined : { signal: deps.signal })
     deps.coverage?.absorb(key.key, found, deps.clock.now())
-    const closest = closestPeers(key.key, found, k)
-    for (const p of closest) contacted.set(p.id, p)
-    await delivery.deliver(closest, closest.map(() => [key]))
+    for (const p of closestPeers(key.key, found, k)) contacted.set(p.id, p)
+    await delivery.place(found, [key], k)
   }
   return [...contacted.values()]
 }

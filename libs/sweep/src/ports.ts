@@ -22,7 +22,8 @@ export interface ProvideKey {
  * (at most k, sorted or not); rejects only when the lookup itself cannot run.
  */
 export interface ClosestPeersRouter {
-  getClosestPeers(preimage: Uint8Array): Promise<readonly Peer[]>
+  /** The signal aborts a lookup in flight: the job was cancelled or ran out of time. */
+  getClosestPeers(preimage: Uint8Array, options?: { signal?: AbortSignal }): Promise<readonly Peer[]>
 }
 
 export interface SendOutcome {
@@ -34,7 +35,7 @@ export interface SendOutcome {
 
 /** Sends ADD_PROVIDER records to one peer. Must not throw: failures come back in the outcome. */
 export interface RecordSender {
-  send(peer: Peer, keys: readonly ProvideKey[]): Promise<SendOutcome>
+  send(peer: Peer, keys: readonly ProvideKey[], options?: { signal?: AbortSignal }): Promise<SendOutcome>
   /** Called once a region is done with these peers, so their connections can be released. */
   release?(peers: readonly Peer[]): Promise<void>
 }

@@ -16,6 +16,8 @@ export interface RegionReport {
   readonly keys: number
   readonly recordsSent: number
   readonly recordsFailed: number
+  /** Records sent to the next closest live peer because a closer one failed (counted in recordsSent too). */
+  readonly recordsReplaced?: number
   readonly peersFound: number
   readonly peersReached: number
   readonly peersFailed: number
@@ -23,6 +25,12 @@ export interface RegionReport {
   readonly durationMs: number
   /** Of durationMs, the time until the region's peers were known (swept regions only); the rest went to sending. */
   readonly exploreMs?: number
+  /**
+   * Peers the worker's host found dead while the job ran (kad-key prefixes, with
+   * when), wherever they sit: the coordinator re-sweeps regions that lost holders.
+   * Added by the worker, which sees its host's failures; the algorithm does not.
+   */
+  readonly deadPeers?: ReadonlyArray<{ readonly prefix: Prefix; readonly at: number }>
   /** The region counts as reprovided when at least successRatio of the peers it targeted took their records. */
   readonly succeeded: boolean
 }

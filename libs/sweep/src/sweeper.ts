@@ -1,6 +1,4 @@
-import {
-  allocate, parentOf, PreimageFinder, regionsOf, type Prefix
-} from '@sweep/keyspace'
+import { parentOf, PreimageFinder, regionsOf, type Prefix } from '@sweep/keyspace'
 import { CoverageMap } from './coverage.ts'
 import { Delivery } from './deliver.ts'
 import { explorePrefix } from './explore.ts'
@@ -25,6 +23,8 @@ export interface SweepConfig {
   readonly batchSize: number
   readonly sendConcurrency: number
   readonly sendAttempts: number
+  /** Rounds of re-placing keys whose peers failed onto the next closest live peers (0: never). */
+  readonly replaceRounds: number
   /** Regions with at most this many keys get one lookup per key instead of an exploration. */
   readonly plainMaxKeys: number
   readonly maxLookupsPerRegion: number
@@ -32,6 +32,13 @@ export interface SweepConfig {
   readonly successRatio: number
   /** How long a lookup's proof of a subtree is trusted. */
   readonly coverageTtlMs: number
+}
+
+export interface SweepOptions {
+  /** Distrust what earlier lookups proved about the prefix: its peers churned. */
+  readonly fresh?: boolean
+  /** Cancels the job: no lookup starts and no record leaves after it fires; the call rejects with its reason. */
+  readonly signal?: AbortSignal
 }
 
 /** Six bits below region depth a subtree holds about k/64 peers: aiming deeper gains nothing. */
@@ -42,6 +49,7 @@ export const defaultSweepConfig: Omit<SweepConfig, 'networkSize'> = {
   batchSize: 10_000,
   sendConcurrency: 16,
   sendAttempts: 2,
+  replaceRounds: 3,
   plainMaxKeys: 2,
   maxLookupsPerRegion: 32,
   successRatio: 0.2,
@@ -67,49 +75,57 @@ export class Sweeper {
   }
 
   /** Provides every key under the prefix to its k closest peers. */
-  async sweepRegion(prefix: Prefix): Promise<RegionReport> {
+  async sweepRegion(prefix: Prefix, options: SweepOptions = {}): Promise<RegionReport> {
     const { clock, keys } = this.ports
     const started = clock.now()
+    if (options.fresh === true) this.coverage.invalidate(prefix)
+    const signal = options.signal
     const batches = keys.keys(prefix, this.config.batchSize)[Symbol.asyncIterator]()
     const first = await batches.next()
     if (first.done) return this.report(prefix, prefix, 'empty', started, { keys: 0 })
     const head = [first.value]
     if (first.value.length <= this.config.plainMaxKeys) {
       const second = await batches.next()
-      if (second.done && this.coverage.gaps(prefix, clock.now()).length > 0) return this.providePlain(prefix, first.value, started)
+      if (second.done && this.coverage.gaps(prefix, clock.now()).length > 0) return this.providePlain(prefix, first.value, started, signal)
       if (!second.done) head.push(second.value)
     }
-    return this.provideSwept(prefix, head, batches, started)
+    return this.provideSwept(prefix, head, batches, started, signal)
   }
 
   private async provideSwept(
     prefix: Prefix,
     head: ReadonlyArray<readonly ProvideKey[]>,
     rest: AsyncIterator<readonly ProvideKey[]>,
-    started: number
+    started: number,
+    signal: AbortSignal | undefined
   ): Promise<RegionReport> {
     const { k, maxLookupsPerRegion } = this.config
     const deps = { ...this.ports, coverage: this.coverage, preimages: this.preimages, aimDepth: this.aimDepth }
     let peerPrefix = prefix
-    let exploration = await explorePrefix(deps, peerPrefix, maxLookupsPerRegion)
+    let exploration = await explorePrefix(deps, peerPrefix, maxLookupsPerRegion, signal)
     let lookups = exploration.lookups
     // too few peers under the prefix: its keys' closest peers spill into the sibling subtree
     while (exploration.peers.length < k && peerPrefix !== '') {
       peerPrefix = parentOf(peerPrefix)
-      exploration = await explorePrefix(deps, peerPrefix, Math.max(maxLookupsPerRegion - lookups, 1))
+      exploration = await explorePrefix(deps, peerPrefix, Math.max(maxLookupsPerRegion - lookups, 1), signal)
       lookups += exploration.lookups
     }
     const peers = exploration.peers
     const exploreMs = this.ports.clock.now() - started
-    const delivery = this.newDelivery()
+    const delivery = this.newDelivery(signal)
     let keyCount = 0
     const sendBatch = async (batch: readonly ProvideKey[]): Promise<void> => {
       keyCount += batch.length
-      await delivery.deliver(peers, allocate(batch, peers, k))
+      await delivery.place(peers, batch, k)
     }
-    for (const batch of head) await sendBatch(batch)
-    for (let next = await rest.next(); !next.done; next = await rest.next()) await sendBatch(next.value)
-    await this.ports.sender.release?.(peers)
+    try {
+      for (const batch of head) await sendBatch(batch)
+      for (let next = await rest.next(); !next.done; next = await rest.next()) await sendBatch(next.value)
+    } finally {
+      await this.ports.sender.release?.(peers)
+      // a dead peer must not be a target again while its subtree's proof lasts
+      this.coverage.forget(delivery.failedPeerIds)
+    }
     const regions = regionsOf(peers, peerPrefix, k)
       .filter((r) => r.prefix.startsWith(prefix) || prefix.startsWith(r.prefix))
       .map((r) => ({ prefix: r.prefix, peers: r.peers.length }))
@@ -119,15 +135,19 @@ export class Sweeper {
   }
 
   /** A region with a handful of keys: one lookup per key is cheaper than exploring it. */
-  private async providePlain(prefix: Prefix, keys: readonly ProvideKey[], started: number): Promise<RegionReport> {
-    const delivery = this.newDelivery()
-    const contacted = await provideOneByOne({ ...this.ports, coverage: this.coverage }, keys, delivery, this.config.k)
-    await this.ports.sender.release?.(contacted)
+  private async providePlain(prefix: Prefix, keys: readonly ProvideKey[], started: number, signal: AbortSignal | undefined): Promise<RegionReport> {
+    const delivery = this.newDelivery(signal)
+    const contacted = await provideOneByOne({ ...this.ports, coverage: this.coverage, signal }, keys, delivery, this.config.k)
+      .finally(async () => {
+        await this.ports.sender.release?.(delivery.targetedPeers)
+        this.coverage.forget(delivery.failedPeerIds)
+      })
     return this.report(prefix, prefix, 'plain', started, { keys: keys.length, delivery, lookups: keys.length, peersFound: contacted.length })
   }
 
-  private newDelivery(): Delivery {
-    return new Delivery(this.ports.sender, { concurrency: this.config.sendConcurrency, attempts: this.config.sendAttempts })
+  private newDelivery(signal: AbortSignal | undefined): Delivery {
+    const { sendConcurrency, sendAttempts, replaceRounds } = this.config
+    return new Delivery(this.ports.sender, { concurrency: sendConcurrency, attempts: sendAttempts, replaceRounds, ...(signal === undefined ? {} : { signal }) })
   }
 
   private report(
@@ -156,6 +176,7 @@ export class Sweeper {
       keys: parts.keys,
       recordsSent: d?.recordsSent ?? 0,
       recordsFailed: d?.recordsFailed ?? 0,
+      recordsReplaced: d?.recordsReplaced ?? 0,
       peersFound: parts.peersFound ?? 0,
       peersReached: d?.peersReached ?? 0,
       peersFailed: d?.peersFailed ?? 0,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { placementOf, SimKeySet, SimNetwork, type SimHostOptions, type SimNetworkOptions } from '@sweep/simnet'
 import {
-  Delivery, provideOneByOne, sampleNetwork, Sweeper, sweepAll, type KeySource, type ProvideKey, type SweepConfig
+  Delivery, provideOneByOne, sampleNetwork, Sweeper, sweepAll, type KeySource, type ProvideKey, type RecordSender, type SweepConfig
 } from '@sweep/sweep'
 
 const K = 20
@@ -18,18 +18,32 @@ interface CycleRun {
 async function runCycle(
   net: SimNetworkOptions,
   cids: number,
-  opts: { host?: SimHostOptions; sweep?: Partial<SweepConfig>; wrapKeys?: (k: KeySource) => KeySource; deeper?: number } = {}
+  opts: {
+    host?: SimHostOptions
+    sweep?: Partial<SweepConfig>
+    wrapKeys?: (k: KeySource) => KeySource
+    wrapSender?: (network: SimNetwork, s: RecordSender) => RecordSender
+    deeper?: number
+    /** Sweep regions of this prefix length instead of the estimate's. */
+    regionBits?: number
+  } = {}
 ): Promise<CycleRun> {
   const network = SimNetwork.create(net)
   const host = network.createHost(opts.host)
   const keys = SimKeySet.generate(cids, net.seed + 100)
   const source = opts.wrapKeys ? opts.wrapKeys(keys) : keys
+  const sender = opts.wrapSender ? opts.wrapSender(network, host) : host
   return network.clock.run(async () => {
     const estimate = await sampleNetwork(host, K)
-    const sweeper = new Sweeper({ router: host, sender: host, keys: source, clock: network.clock }, { networkSize: estimate.size, ...opts.sweep })
-    const { totals, reports } = await sweepAll(sweeper, estimate.prefixLength + (opts.deeper ?? 0))
+    const sweeper = new Sweeper({ router: host, sender, keys: source, clock: network.clock }, { networkSize: estimate.size, ...opts.sweep })
+    const { totals, reports } = await sweepAll(sweeper, opts.regionBits ?? estimate.prefixLength + (opts.deeper ?? 0))
     return { network, keys, totals, reports, stats: host.stats(), estimate }
   })
+}
+
+/** About `share` of 0..size-1, spread by a fixed stride so the choice is reproducible. */
+function pickEvery(size: number, share: number, seed: number): number[] {
+  return Array.from({ length: size }, (_, i) => i).filter((i) => ((i * 2654435761 + seed) >>> 0) % 1000 < share * 1000)
 }
 
 /** Per key: do its recipients equal its true k closest (live) servers, with no duplicate? */
@@ -133,12 +147,40 @@ describe('one full sweep cycle on simnet', () => {
     const run = await runCycle({ servers: 1000, seed: 13 }, 3000, { host: { sendFailureRate: 0.5 }, sweep: { sendAttempts: 1 } })
     expect(run.totals.peersFailed).toBeGreaterThan(0)
     expect(run.totals.recordsFailed).toBeGreaterThan(0)
-    expect(run.totals.recordsSent + run.totals.recordsFailed).toBe(K * 3000)
+    // every record is sent or failed once, and each re-placement adds one record
+    expect(run.totals.recordsSent + run.totals.recordsFailed).toBe(K * 3000 + run.totals.recordsReplaced)
     expect(run.stats.messagesSent).toBe(run.totals.recordsSent)
     for (const r of run.reports.filter((x) => x.mode === 'sweep')) {
       const targeted = r.peersReached + r.peersFailed
       expect(r.succeeded).toBe(r.peersReached >= 0.2 * targeted)
     }
+  })
+
+  it('re-places the keys of servers that die mid-region onto the next closest live servers', async () => {
+    const killOnFirstSend = (network: SimNetwork, host: RecordSender): RecordSender => {
+      let killed = false
+      return {
+        send: async (peer, keys) => {
+          if (!killed) {
+            killed = true
+            const doomed = pickEvery(network.size, 0.3, 17)
+            for (const i of doomed) network.setReachable(i, false)
+          }
+          return host.send(peer, keys)
+        }
+      }
+    }
+    // one region, the whole keyspace: every key's peers are explored before any dies
+    const withReplacing = await runCycle({ servers: 300, seed: 17 }, 3000, { wrapSender: killOnFirstSend, regionBits: 0 })
+    const without = await runCycle({ servers: 300, seed: 17 }, 3000, { wrapSender: killOnFirstSend, regionBits: 0, sweep: { replaceRounds: 0 } })
+    const replaced = placement(withReplacing).recall
+    const notReplaced = placement(without).recall
+    console.log(`30% of servers die at the first send: recall ${replaced.toFixed(4)} with re-placement, ${notReplaced.toFixed(4)} without; ` +
+      `${withReplacing.totals.recordsReplaced} records re-placed`)
+    expect(replaced).toBeGreaterThanOrEqual(0.98)
+    expect(notReplaced).toBeLessThan(0.9)
+    expect(withReplacing.totals.recordsReplaced).toBeGreaterThan(0)
+    expect(without.totals.recordsReplaced).toBe(0)
   })
 
   it('is deterministic: the same seed gives the same cycle', async () => {

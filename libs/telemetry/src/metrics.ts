@@ -14,6 +14,8 @@ export interface SweepMetrics {
   readonly regionJobs: Counter<'reason' | 'outcome'>
   readonly recordsSent: Counter
   readonly recordsFailed: Counter
+  readonly recordsReplaced: Counter
+  readonly regionsReswept: Counter
   readonly keysProvided: Counter
   readonly lookups: Counter
   readonly peersReached: Counter
@@ -60,6 +62,8 @@ export function createMetrics(role: Role): SweepMetrics {
     regionJobs,
     recordsSent: counter('sweep_records_sent_total', 'ADD_PROVIDER records a peer accepted'),
     recordsFailed: counter('sweep_records_failed_total', 'ADD_PROVIDER records that could not be sent'),
+    recordsReplaced: counter('sweep_records_replaced_total', 'Records sent to the next closest live peer because a closer peer failed'),
+    regionsReswept: counter('sweep_regions_reswept_total', 'Regions re-explored and re-sent soon after a job in which many of their peers failed'),
     keysProvided: counter('sweep_keys_provided_total', 'Keys of regions that counted as provided (enough peers took their records)'),
     lookups: counter('sweep_lookups_total', 'GetClosestPeers lookups made to explore regions'),
     peersReached: counter('sweep_peers_reached_total', 'Peers that took their records'),
@@ -80,6 +84,7 @@ export function createMetrics(role: Role): SweepMetrics {
       regionJobs.inc({ reason, outcome: outcomeOf(report) })
       metrics.recordsSent.inc(report.recordsSent)
       metrics.recordsFailed.inc(report.recordsFailed)
+      metrics.recordsReplaced.inc(report.recordsReplaced ?? 0)
       if (report.succeeded && report.mode !== 'empty') metrics.keysProvided.inc(report.keys)
       metrics.lookups.inc(report.lookups)
       metrics.peersReached.inc(report.peersReached)

@@ -19,8 +19,23 @@ describe('provider records from a real client', () => {
     net = await startTestnet({ nodes: 40, processes: 2 })
     client = await startClient(net.bootstrap)
     cids = await randomCids(4)
-    await Promise.all(cids.map(async (cid) => client.contentRouting.provide(cid)))
+    await Promise.all(cids.map(async (cid) => provideUntilHeld(cid)))
   })
+
+  /**
+   * These tests check the inspector, not the stock client, whose one lookup on
+   * a loaded 2-core machine now and then ends before it meets all the closest
+   * servers (13 of 20 once in CI). So a short provide is repeated, as a real
+   * client re-provides; three tries, and the assertions below still demand 15.
+   */
+  async function provideUntilHeld(cid: CID): Promise<void> {
+    const closest = () => net.trueClosest(cid.multihash.bytes, K, { liveOnly: true })
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await client.contentRouting.provide(cid)
+      const held = await net.providersOf(cid.multihash.bytes)
+      if (closest().filter((server) => held.has(server)).length >= 15) return
+    }
+  }
 
   afterAll(async () => {
     await client?.stop()

@@ -60,12 +60,16 @@ export interface Stats {
   readonly provides: {
     readonly recordsSent: number
     readonly recordsFailed: number
+    /** Records sent to the next closest live peer because a closer one failed. */
+    readonly recordsReplaced?: number
     readonly keysProvided: number
     readonly keysPerMinute: number
     readonly lookups: number
     readonly regionsOk: number
     readonly regionsFailed: number
     readonly regionsEmpty: number
+    /** Regions explored and sent again soon because many of their peers failed. */
+    readonly regionsReswept?: number
     readonly lastRegionAt: number | null
   }
   readonly network: {

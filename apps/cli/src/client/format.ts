@@ -8,8 +8,8 @@ export function formatCount(n: number | null | undefined): string {
   const sign = n < 0 ? '-' : ''
   const abs = Math.abs(n)
   for (const [size, unit] of UNITS) {
-    // 999_950 would round to "1000.0k"; promote it to the next unit instead
-    if (abs >= size * 0.99995) {
+    // 999_500_000 would round to "1000M" (three-digit counts are rounded whole); promote it to the next unit instead
+    if (abs >= size * 0.9995) {
       const scaled = abs / size
       return `${sign}${scaled >= 100 ? Math.round(scaled) : trimZero(scaled.toFixed(1))}${unit}`
     }

@@ -12,6 +12,7 @@ interface SetFlags extends ApiFlags {
   readonly json?: boolean
   readonly once?: boolean
   readonly strict?: boolean
+  readonly allowEmpty?: boolean
 }
 
 const DESCRIPTIONS: Readonly<Record<SetOperation, string>> = {
@@ -29,7 +30,9 @@ export function stopCommand(): Command {
 }
 
 export function resetCommand(): Command {
-  return setCommand('reset').option('--strict', 'leave the set unchanged if any line is invalid', false)
+  return setCommand('reset')
+    .option('--strict', 'leave the set unchanged if any line is invalid', false)
+    .option('--allow-empty', 'commit even if no line is a valid CID, which empties the reprovide set (refused otherwise)', false)
 }
 
 function setCommand(operation: SetOperation): Command {
@@ -57,6 +60,7 @@ async function runSetCommand(operation: SetOperation, file: string, flags: SetFl
     concurrency: flags.concurrency,
     once: flags.once,
     strict: flags.strict,
+    allowEmpty: flags.allowEmpty,
     signal,
     progress,
     onInvalid: (line) => progress.log(formatInvalidLine(line))

@@ -93,9 +93,11 @@ export function renderStats(stats: Partial<Stats>, now: number = Date.now()): st
   if (provides !== undefined) {
     parts.push(section('Provides', [
       ['Keys provided', `${formatCount(provides.keysProvided)} (${formatRate(provides.keysPerMinute, 'keys/min')})`],
-      ['Records sent', `${formatCount(provides.recordsSent)}${provides.recordsFailed > 0 ? ` (${formatCount(provides.recordsFailed)} failed)` : ''}`],
+      ['Records sent', `${formatCount(provides.recordsSent)}${provides.recordsFailed > 0 ? ` (${formatCount(provides.recordsFailed)} failed)` : ''}` +
+        `${(provides.recordsReplaced ?? 0) > 0 ? `, ${formatCount(provides.recordsReplaced ?? 0)} re-placed around failed peers` : ''}`],
       ['Lookups', formatCount(provides.lookups)],
-      ['Regions', `${formatInt(provides.regionsOk)} ok, ${formatInt(provides.regionsFailed)} failed, ${formatInt(provides.regionsEmpty)} empty`],
+      ['Regions', `${formatInt(provides.regionsOk)} ok, ${formatInt(provides.regionsFailed)} failed, ${formatInt(provides.regionsEmpty)} empty` +
+        `${(provides.regionsReswept ?? 0) > 0 ? `, ${formatInt(provides.regionsReswept ?? 0)} re-swept` : ''}`],
       ['Last region', provides.lastRegionAt === null ? 'never' : formatRelative(provides.lastRegionAt, now)]
     ]))
   }

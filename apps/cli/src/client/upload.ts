@@ -28,6 +28,8 @@ export interface UploadOptions {
   readonly once?: boolean
   /** reset: abort instead of committing when any line was invalid. */
   readonly strict?: boolean
+  /** reset: commit even an empty set (the API refuses to empty the set otherwise). */
+  readonly allowEmpty?: boolean
   readonly signal?: AbortSignal
   readonly progress?: TransferProgress
   /** Each invalid line, in file order, up to MAX_PRINTED_INVALID (invalidCount in the summary has them all). */
@@ -124,7 +126,7 @@ async function resetThroughUpload(
     await run((chunk, signal) => client.post<ChunkResponse>(base, { body: chunk.body, headers: headers(chunk), signal }))
     if (options.strict === true && invalidCount() > 0) return { total: null, committed: false }
     options.signal?.throwIfAborted()
-    const { total } = await client.post<{ total: number }>(`${base}/commit`)
+    const { total } = await client.post<{ total: number }>(`${base}/commit${options.allowEmpty === true ? '?allowEmpty=1' : ''}`)
     finished = true
     return { total, committed: true }
   } finally {

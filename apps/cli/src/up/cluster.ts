@@ -3,6 +3,7 @@
  * one coordinator and N workers as child processes running the real `sweep` bin.
  */
 import type { ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
 import { existsSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -35,7 +36,11 @@ export interface LocalClusterOptions {
   readonly interval?: string
   /** HOST:PORT for the API; port 0 picks a free one. */
   readonly api?: string
-  /** Bearer token the coordinator requires; default SWEEP_API_TOKEN from the environment. */
+  /**
+   * Bearer token the coordinator requires; default SWEEP_API_TOKEN from the environment, else
+   * a new random one (the API can replace the whole set, so it is never open by default); ''
+   * for none.
+   */
   readonly apiToken?: string
   /** Startup messages. */
   readonly log?: (message: string) => void
@@ -45,6 +50,9 @@ export interface LocalClusterOptions {
 
 export interface LocalCluster {
   readonly apiUrl: string
+  /** The token the API requires (undefined for none), and whether it was made up here. */
+  readonly apiToken?: string
+  readonly apiTokenGenerated: boolean
   readonly redisUrl: string
   readonly bootstrap: string[]
   readonly identityFile: string
@@ -53,6 +61,13 @@ export interface LocalCluster {
   readonly coordinator: ChildProcess
   readonly logDir: string
   readonly processes: readonly SweepProcess[]
+  /** Worker processes running now, retiring ones excluded. */
+  readonly workerCount: number
+  /**
+   * Starts or SIGTERMs workers until count run; a stopped worker hands its jobs back within
+   * its shutdown grace. Resolves once the new workers have registered.
+   */
+  scaleWorkers(count: number): Promise<{ started: SweepProcess[]; stopping: string[] }>
   /** Workers, then the coordinator, then the testnet and our own Redis; idempotent. */
   stop(): Promise<void>
 }
@@ -73,6 +88,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
 
   const cleanups: Array<() => Promise<void>> = []
   const processes: SweepProcess[] = []
+  // scaled-down workers: still in processes until they exit, so stop() waits for them too
+  const retiring = new Set<SweepProcess>()
   let stopping: Promise<void> | undefined
   const stop = () => {
     stopping ??= (async () => {
@@ -115,26 +132,59 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
 
     const api = await apiListen(options.api ?? '127.0.0.1:8080')
     const env = { ...process.env }
-    const token = options.apiToken ?? process.env.SWEEP_API_TOKEN
-    if (token === undefined || token === '') delete env.SWEEP_API_TOKEN
+    const given = options.apiToken ?? (process.env.SWEEP_API_TOKEN === '' ? undefined : process.env.SWEEP_API_TOKEN)
+    const token = (given ?? randomBytes(24).toString('base64url')) || undefined
+    if (token === undefined) delete env.SWEEP_API_TOKEN
     else env.SWEEP_API_TOKEN = token
     const coordinator = spawnSweep('coordinator', [
       'coordinator', '--redis', redis.url, '--api', `${api.host}:${api.port}`, '--metrics', '127.0.0.1:0', '--interval', options.interval ?? '22h'
     ], logDir, env)
     processes.push(coordinator)
-    const workerIds = Array.from({ length: workerCount }, (_, i) => `worker-${i + 1}`)
-    for (const id of workerIds) {
-      processes.push(spawnSweep(id, [
+    let lastWorker = 0
+    const spawnWorker = (): SweepProcess => {
+      const id = `worker-${++lastWorker}`
+      const worker = spawnSweep(id, [
         'worker', '--redis', redis.url, '--bootstrap', bootstrap.join(','), '--identity', identityFile,
         '--announce', [...(options.announce ?? DEFAULT_ANNOUNCE)].join(','), '--concurrency', String(options.concurrency ?? 1),
         '--metrics', '127.0.0.1:0', '--id', id
-      ], logDir, env))
+      ], logDir, env)
+      processes.push(worker)
+      void worker.exited.then(() => {
+        if (!retiring.delete(worker)) return
+        processes.splice(processes.indexOf(worker), 1)
+      })
+      return worker
     }
+    const workerIds = Array.from({ length: workerCount }, () => spawnWorker().name)
     const apiUrl = `http://${api.host.includes(':') ? `[${api.host}]` : api.host}:${api.port}`
-    await waitUntilReady(new ApiClient({ url: apiUrl, token, timeoutMs: 5000 }), processes, workerIds, options.readyTimeoutMs ?? 120_000)
+    const client = new ApiClient({ url: apiUrl, token, timeoutMs: 5000 })
+    await waitUntilReady(client, processes, workerIds, options.readyTimeoutMs ?? 120_000)
+    const active = () => processes.filter((p) => p !== coordinator && !retiring.has(p) && p.running())
+    // one change at a time: two overlapping calls would both count the same running workers
+    let scaling: Promise<unknown> = Promise.resolve()
+    const scaleWorkers = (count: number): Promise<{ started: SweepProcess[]; stopping: string[] }> => {
+      const next = scaling.then(() => scaleNow(count))
+      scaling = next.catch(() => {})
+      return next
+    }
+    const scaleNow = async (count: number): Promise<{ started: SweepProcess[]; stopping: string[] }> => {
+      if (!Number.isInteger(count) || count < 0) throw new Error(`worker count: expected an integer ≥ 0, got ${count}`)
+      const running = active()
+      // the newest go first: worker-1 stays, so its log is the long one
+      const leaving = running.slice(count).reverse()
+      for (const worker of leaving) {
+        retiring.add(worker)
+        void worker.stop(WORKER_STOP_GRACE_MS)
+      }
+      const started = Array.from({ length: Math.max(0, count - running.length) }, spawnWorker)
+      if (started.length > 0) await waitUntilReady(client, [coordinator, ...started], started.map((w) => w.name), options.readyTimeoutMs ?? 120_000)
+      return { started, stopping: leaving.map((w) => w.name) }
+    }
     log(`cluster: coordinator and ${workerCount} workers up; API at ${apiUrl}; logs in ${logDir}`)
     return {
       apiUrl,
+      apiToken: token,
+      apiTokenGenerated: given === undefined,
       redisUrl: redis.url,
       bootstrap,
       identityFile,
@@ -143,6 +193,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       coordinator: coordinator.child,
       logDir,
       processes,
+      get workerCount() { return active().length },
+      scaleWorkers,
       stop
     }
   } catch (error) {

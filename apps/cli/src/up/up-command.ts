@@ -7,8 +7,9 @@ import { ApiClient } from '../client/api-client.ts'
 import { durationArg, listArg, positiveIntArg } from '../client/options.ts'
 import { withTestnetOptions, type TestnetFlags } from '../testnet-options.ts'
 import { startLocalCluster, DEFAULT_ANNOUNCE } from './cluster.ts'
+import { serveControl } from './control.ts'
 import { LiveView } from './live-view.ts'
-import { describeExit } from './processes.ts'
+import { describeExit, type SweepProcess } from './processes.ts'
 
 interface UpFlags extends TestnetFlags {
   readonly testnet?: number
@@ -42,23 +43,38 @@ export function upCommand(): Command {
         log: (m) => console.error(m)
       })
       const peerId = peerIdFromPrivateKey(privateKeyFromProtobuf(await readFile(cluster.identityFile))).toString()
+      const tokenFlag = cluster.apiTokenGenerated && cluster.apiToken !== undefined ? ` --token ${cluster.apiToken}` : ''
+      const tokenLine = cluster.apiToken === undefined ? 'none'
+        : cluster.apiTokenGenerated ? `${cluster.apiToken}   (generated; export SWEEP_API_TOKEN=${cluster.apiToken} for the sweep commands)`
+          : 'from SWEEP_API_TOKEN'
       console.error([
         `sweep up: ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
         `  API        ${cluster.apiUrl}`,
+        `  token      ${tokenLine}`,
         `  Redis      ${cluster.redisUrl}`,
         `  provider   ${peerId} (${cluster.identityFile})`,
         `  bootstrap  ${cluster.bootstrap.length} peers${cluster.testnet === undefined ? '' : ` (testnet of ${flags.testnet})`}`,
         `  logs       ${cluster.logDir}`,
-        `try: sweep provide cids.txt --api ${cluster.apiUrl}   ·   sweep stats --api ${cluster.apiUrl}   ·   Ctrl-C stops everything`
+        `try: sweep provide cids.txt --api ${cluster.apiUrl}${tokenFlag}   ·   sweep stats --api ${cluster.apiUrl}${tokenFlag}   ·   Ctrl-C stops everything`
       ].join('\n'))
-      const view = new LiveView({ client: new ApiClient({ url: cluster.apiUrl, token: process.env.SWEEP_API_TOKEN }) })
+      const view = new LiveView({ client: new ApiClient({ url: cluster.apiUrl, token: cluster.apiToken }) })
       view.start()
       // a worker that dies is reported and the rest carry on; losing the coordinator ends the cluster
       const coordinator = cluster.processes.find((p) => p.name === 'coordinator')!
       let stopping = false
+      const retired = new Set<string>()
+      const watch = (p: SweepProcess) => void p.exited.then((outcome) => { if (!stopping && !retired.has(p.name)) view.log(`warning: ${describeExit(p, outcome)}`) })
       for (const p of cluster.processes) {
-        if (p !== coordinator) void p.exited.then((outcome) => { if (!stopping) view.log(`warning: ${describeExit(p, outcome)}`) })
+        if (p !== coordinator) watch(p)
       }
+      // `sweep scale N --dir <dir>` changes the worker count while this runs
+      const control = await serveControl(flags.dir, async (count) => {
+        const { started, stopping: leaving } = await cluster.scaleWorkers(count)
+        for (const name of leaving) retired.add(name)
+        for (const p of started) watch(p)
+        view.log(`scaled to ${cluster.workerCount} workers${started.length > 0 ? `; started ${started.map((p) => p.name).join(', ')}` : ''}${leaving.length > 0 ? `; stopping ${leaving.join(', ')}` : ''}`)
+        return { workers: cluster.workerCount, started: started.map((p) => p.name), stopping: leaving }
+      })
       const reason = await new Promise<{ signal: string } | { crashed: string }>((resolve) => {
         process.once('SIGINT', () => resolve({ signal: 'SIGINT' }))
         process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }))
@@ -67,6 +83,7 @@ export function upCommand(): Command {
         void coordinator.exited.then((outcome) => resolve({ crashed: describeExit(coordinator, outcome) }))
       })
       stopping = true
+      await control.close()
       view.stop()
       console.error('sweep up: stopping workers, coordinator' + (cluster.testnet === undefined ? '' : ', testnet') + ' and our redis (if we started one)…')
       await cluster.stop()

@@ -2,6 +2,7 @@ import { CID } from 'multiformats/cid'
 import { base36 } from 'multiformats/bases/base36'
 import { sha256 } from 'multiformats/hashes/sha2'
 import type { PackedMultihashes } from '@sweep/store'
+import { TimeSlicer } from './time-slice.ts'
 
 /** How many invalid lines a response lists; the count is always exact. */
 export const MAX_LISTED_INVALID = 100
@@ -120,26 +121,44 @@ function decodeBase58V0(text: Uint8Array, start: number, end: number, out: Uint8
   return true
 }
 
-/** The same via multiformats, for every CID the fast path does not take, and for its error messages. */
-function parseMultihash(text: string): Uint8Array {
+/**
+ * The longest CID text decoded. A sha2-256 CID is 34 to 39 bytes, 313 characters in base2 (the
+ * longest multibase) and at most 64 in the bases CID.parse reads (base32, base36, base58btc),
+ * so no CID is refused for its length. Longer text is refused unread: base58 and base36 decode
+ * in time quadratic in the length, and one 100 KB line held the event loop for 7.5 s.
+ */
+export const MAX_CID_CHARS = 512
+
+function tooLong(length: number): string {
+  return `${length} characters long; a CID is at most ${MAX_CID_CHARS}, so it was not decoded`
+}
+
+/** What CID.parse says for any text that starts with none of Q, z, b or k (the bases it reads). */
+const NO_BASE = 'not a CID (To parse non base32, base36 or base58btc encoded CID multibase decoder must be provided)'
+
+/**
+ * The same via multiformats, for every CID the fast path does not take: the multihash, or
+ * multiformats' message. A message rather than a throw, so a body of a million bad entries
+ * doesn't build two million stack traces.
+ */
+function parseMultihash(text: string): Uint8Array | string {
+  const first = text[0]
+  if (first !== 'Q' && first !== 'z' && first !== 'b' && first !== 'k') return NO_BASE
   let cid: CID
   try {
-    cid = text.startsWith('k') ? CID.parse(text, base36) : CID.parse(text)
+    cid = first === 'k' ? CID.parse(text, base36) : CID.parse(text)
   } catch (error) {
-    throw new Error(`not a CID (${error instanceof Error ? error.message : String(error)})`, { cause: error })
+    return `not a CID (${error instanceof Error ? error.message : String(error)})`
   }
   if (cid.multihash.code !== sha256.code || cid.multihash.size !== 32) {
-    throw new Error(`multihash code 0x${cid.multihash.code.toString(16)} is not sha2-256; only sha2-256 CIDs can be provided`)
+    return `multihash code 0x${cid.multihash.code.toString(16)} is not sha2-256; only sha2-256 CIDs can be provided`
   }
   return cid.multihash.bytes
 }
 
-/**
- * The multihash a provider record is about. Only sha2-256: js kad-dht servers decode the
- * record key as a CID and abort the whole stream on anything else, which would take the
- * region's other records down with it.
- */
-export function multihashOf(text: string): Uint8Array {
+/** multihashOf without the throw: the multihash, or why text is not one. */
+export function multihashOrError(text: string): Uint8Array | string {
+  if (text.length > MAX_CID_CHARS) return tooLong(text.length)
   if (text.length <= 64 && Buffer.byteLength(text) === text.length) {
     // ASCII only, so latin1 bytes are the characters
     const bytes = Buffer.from(text, 'latin1')
@@ -149,19 +168,48 @@ export function multihashOf(text: string): Uint8Array {
   return parseMultihash(text)
 }
 
+/**
+ * The multihash a provider record is about. Only sha2-256: js kad-dht servers decode the
+ * record key as a CID and abort the whole stream on anything else, which would take the
+ * region's other records down with it.
+ */
+export function multihashOf(text: string): Uint8Array {
+  const outcome = multihashOrError(text)
+  if (typeof outcome === 'string') throw new Error(outcome)
+  return outcome
+}
+
 function isAsciiSpace(byte: number): boolean {
   return byte === 0x20 || (byte >= 0x09 && byte <= 0x0d)
 }
 
+/** Lines kept whole across socket reads; past this a line is only counted (it is over MAX_CID_CHARS anyway). */
+const MAX_CARRIED_LINE = 4096
+/** Work units (a fast line is 1, any other 32) between looks at the clock. */
+export const WORK_PER_CHECK = 256
+const SLOW_LINE_WORK = 32
+
+/** Room for the ASCII bytes of a short JSON entry, so the common ones decode without allocating. */
+const entryBytes = Buffer.alloc(64)
+
+/** A short account of a non-string JSON entry, without serializing a large one. */
+function describeEntry(value: unknown): string {
+  if (Array.isArray(value)) return '[array]'
+  if (value !== null && typeof value === 'object') return '{object}'
+  return String(JSON.stringify(value))
+}
+
 /**
- * Turns the lines of a body into multihashes, working on the bytes: the common CIDs are
- * decoded in place, back to back into one allocation per batch; any other line becomes a
- * string and goes the way it always did (String.trim, CID.parse), so its outcome and
- * message stay.
+ * Turns the lines of a body (or the entries of a JSON array) into multihashes, working on
+ * the bytes: the common CIDs are decoded in place, back to back into one allocation per
+ * batch; any other line becomes a string and goes the way it always did (String.trim,
+ * CID.parse), so its outcome and message stay.
  */
-class LineParser {
+export class CidPacker {
   line: number
   count = 0
+  /** Work done since the caller last looked at the clock. */
+  work = 0
   private readonly tally: LineTally
   private readonly batchSize: number
   private slab: Uint8Array
@@ -178,25 +226,64 @@ class LineParser {
   /** One line, bytes [start, end) without its '\n'. */
   take(bytes: Uint8Array, start: number, end: number): void {
     this.line++
+    this.work++
     let from = start
     let to = end
     while (from < to && isAsciiSpace(bytes[from])) from++
     while (to > from && isAsciiSpace(bytes[to - 1])) to--
     if (from === to || bytes[from] === 0x23 /* # */) return
+    if (to - from > MAX_CID_CHARS) {
+      this.overlong(Buffer.from(bytes.buffer, bytes.byteOffset + from, 200), to - from)
+      return
+    }
     if (this.count === this.offsets.length - 1) this.grow()
     const at = this.count * MULTIHASH_BYTES
     if (decodeCommonCid(bytes, from, to, this.slab, at)) {
       this.accept()
       return
     }
+    this.work += SLOW_LINE_WORK
     const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8').trim()
     if (text === '' || text.startsWith('#')) return
-    try {
-      this.slab.set(parseMultihash(text), at)
-      this.accept()
-    } catch (error) {
-      this.tally.reject(this.line, text, (error as Error).message)
+    const outcome = parseMultihash(text)
+    if (typeof outcome === 'string') {
+      this.tally.reject(this.line, text, outcome)
+      return
     }
+    this.slab.set(outcome, at)
+    this.accept()
+  }
+
+  /** One entry of a JSON array, at its 1-based position. */
+  takeEntry(position: number, value: unknown): void {
+    this.work++
+    if (typeof value !== 'string') {
+      this.tally.reject(position, describeEntry(value), 'cids entries must be strings')
+      return
+    }
+    const text = value.trim()
+    if (this.count === this.offsets.length - 1) this.grow()
+    const at = this.count * MULTIHASH_BYTES
+    if (text.length <= entryBytes.length && Buffer.byteLength(text) === text.length) {
+      const length = entryBytes.write(text, 'latin1')
+      if (decodeCommonCid(entryBytes, 0, length, this.slab, at)) {
+        this.accept()
+        return
+      }
+    }
+    this.work += SLOW_LINE_WORK
+    const outcome = multihashOrError(text)
+    if (typeof outcome === 'string') {
+      this.tally.reject(position, value, outcome)
+      return
+    }
+    this.slab.set(outcome, at)
+    this.accept()
+  }
+
+  /** A line of `length` bytes, of which only `head` was kept. */
+  overlong(head: Uint8Array, length: number): void {
+    this.tally.reject(this.line, Buffer.from(head).toString('utf8'), tooLong(length))
   }
 
   /** The batch so far, and fresh arrays for the next (the old ones stay in use). */
@@ -244,22 +331,37 @@ export function packSha256Multihashes(multihashes: readonly Uint8Array[]): Packe
 
 /**
  * Streams a text/plain body as batches of at most batchSize multihashes, packed back to
- * back; line numbers start after lineOffset.
+ * back; line numbers start after lineOffset. Lets the event loop run every few ms.
  */
 export async function * cidLinePacks(
   body: AsyncIterable<Buffer | string>, tally: LineTally, lineOffset: number, batchSize: number
 ): AsyncGenerator<PackedMultihashes> {
-  const parser = new LineParser(tally, lineOffset, batchSize)
+  const parser = new CidPacker(tally, lineOffset, batchSize)
+  const slicer = new TimeSlicer()
   // the unfinished last line of the chunks so far; '\n' is never part of a multi-byte UTF-8 character
   let rest: Buffer | undefined
+  // bytes of the unfinished line beyond rest, once it outgrew MAX_CARRIED_LINE
+  let dropped = 0
+  const finishRest = (tail: Uint8Array): void => {
+    if (dropped > 0) {
+      parser.line++
+      let first = 0
+      while (first < rest!.length && isAsciiSpace(rest![first])) first++
+      // a long comment is still a comment
+      if (rest![first] !== 0x23 /* # */) parser.overlong(rest!.subarray(first, first + 200), rest!.length + dropped + tail.length - first)
+    } else {
+      const line = Buffer.concat([rest!, tail])
+      parser.take(line, 0, line.length)
+    }
+    rest = undefined
+    dropped = 0
+  }
   for await (const chunk of body) {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk
     let start = 0
     let newline = bytes.indexOf(10)
     if (rest !== undefined && newline >= 0) {
-      const line = Buffer.concat([rest, bytes.subarray(0, newline)])
-      parser.take(line, 0, line.length)
-      rest = undefined
+      finishRest(bytes.subarray(0, newline))
       if (parser.count >= batchSize) yield parser.takeBatch()
       start = newline + 1
       newline = bytes.indexOf(10, start)
@@ -269,10 +371,20 @@ export async function * cidLinePacks(
       start = newline + 1
       newline = bytes.indexOf(10, start)
       if (parser.count >= batchSize) yield parser.takeBatch()
+      if (parser.work >= WORK_PER_CHECK) {
+        parser.work = 0
+        await slicer.pause()
+      }
     }
-    if (start < bytes.length) rest = rest === undefined ? Buffer.from(bytes.subarray(start)) : Buffer.concat([rest, bytes.subarray(start)])
+    if (start < bytes.length) {
+      const tail = bytes.subarray(start)
+      if (rest === undefined) rest = Buffer.from(tail)
+      else if (dropped > 0 || rest.length + tail.length > MAX_CARRIED_LINE) dropped += tail.length
+      else rest = Buffer.concat([rest, tail])
+    }
+    await slicer.pause()
   }
-  if (rest !== undefined && rest.length > 0) parser.take(rest, 0, rest.length)
+  if (rest !== undefined && rest.length > 0) finishRest(new Uint8Array(0))
   if (parser.count > 0) yield parser.takeBatch()
 }
 
@@ -281,22 +393,4 @@ export async function * cidLineBatches(
   body: AsyncIterable<Buffer | string>, tally: LineTally, lineOffset: number, batchSize: number
 ): AsyncGenerator<Uint8Array[]> {
   for await (const packed of cidLinePacks(body, tally, lineOffset, batchSize)) yield unpackMultihashes(packed)
-}
-
-/** The same for a JSON body `{"cids": [...]}`; "line" is the 1-based array position. */
-export function * cidArrayBatches(cids: readonly unknown[], tally: LineTally, batchSize: number): Generator<Uint8Array[]> {
-  const batch: Uint8Array[] = []
-  cids.forEach((value, index) => {
-    if (typeof value !== 'string') {
-      tally.reject(index + 1, JSON.stringify(value) ?? String(value), 'cids entries must be strings')
-      return
-    }
-    try {
-      batch.push(multihashOf(value.trim()))
-      tally.accepted++
-    } catch (error) {
-      tally.reject(index + 1, value, (error as Error).message)
-    }
-  })
-  for (let i = 0; i < batch.length; i += batchSize) yield batch.slice(i, i + batchSize)
 }

@@ -34,16 +34,6 @@ export async function * limitedBody(req: IncomingMessage, maxBytes: number): Asy
   }
 }
 
-export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const chunks: Buffer[] = []
-  for await (const chunk of limitedBody(req, maxBytes)) chunks.push(chunk)
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
-  } catch (error) {
-    throw new HttpError(400, `request body is not valid JSON: ${(error as Error).message}`)
-  }
-}
-
 export function isJson(req: IncomingMessage): boolean {
   return (req.headers['content-type'] ?? '').includes('application/json')
 }

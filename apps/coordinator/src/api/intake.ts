@@ -1,8 +1,11 @@
 import type { IncomingMessage } from 'node:http'
 import type { Prefix } from '@sweep/keyspace'
 import type { Keystore, KeystoreReset, PackedMultihashes, ScheduleStore } from '@sweep/store'
-import { cidArrayBatches, cidLinePacks, LineTally, packSha256Multihashes, unpackMultihashes } from './cid-lines.ts'
-import { HttpError, isJson, limitedBody, lineOffsetOf, readJson } from './http.ts'
+import { cidLinePacks, LineTally, unpackMultihashes } from './cid-lines.ts'
+import { HttpError, isJson, limitedBody, lineOffsetOf } from './http.ts'
+import { cidJsonPacks } from './json-cids.ts'
+import type { ResetUploads } from './reset-uploads.ts'
+import { TimeSlicer } from './time-slice.ts'
 
 /**
  * Keys per keystore call: a whole CLI chunk (4 MiB, ~70k lines) goes in one. Redis' cost
@@ -37,14 +40,9 @@ async function forEachBatch(
     running.push(call)
   }
   try {
-    if (isJson(req)) {
-      const body = await readJson(req, maxBodyBytes)
-      const cids = (body as { cids?: unknown } | null)?.cids
-      if (!Array.isArray(cids)) throw new HttpError(400, 'JSON body must be {"cids": ["<cid>", ...]}')
-      for (const batch of cidArrayBatches(cids, tally, BATCH)) await submit(packSha256Multihashes(batch))
-    } else {
-      for await (const batch of cidLinePacks(limitedBody(req, maxBodyBytes), tally, lineOffsetOf(req), BATCH)) await submit(batch)
-    }
+    const body = limitedBody(req, maxBodyBytes)
+    const batches = isJson(req) ? cidJsonPacks(body, tally, BATCH) : cidLinePacks(body, tally, lineOffsetOf(req), BATCH)
+    for await (const batch of batches) await submit(batch)
     while (running.length > 0) await running.shift()
   } finally {
     await Promise.allSettled(running)
@@ -69,6 +67,8 @@ export async function provide(req: IncomingMessage, deps: IntakeDeps, once: bool
     added += outcome.added
     for (const bucket of outcome.buckets) dirty.add(bucket)
   }, WRITES_IN_FLIGHT)
+  // the marks are in: wake the leader rather than leave new keys waiting for its tick
+  if (dirty.size > 0) await deps.schedule.announceDirty()
   return { ...report(tally), added, duplicates: tally.accepted - added, dirtyBuckets: dirty.size }
 }
 
@@ -80,30 +80,74 @@ export async function stop(req: IncomingMessage, deps: IntakeDeps): Promise<obje
   return { ...report(tally), removed }
 }
 
-function bucketsOf(multihashes: readonly Uint8Array[], keystore: Keystore): Set<Prefix> {
-  const buckets = new Set<number>()
-  for (const multihash of multihashes) buckets.add(keystore.bucketOf(multihash))
-  return new Set([...buckets].map((bucket) => keystore.bucketPrefix(bucket)))
+/** The zero-accepted check of a reset: an empty set is a wipe, done only when asked for by name. */
+function refuseEmpty(accepted: number, allowEmpty: boolean, what: string): void {
+  if (accepted === 0 && !allowEmpty) {
+    throw new HttpError(400, `${what} holds no valid CIDs, so it would empty the reprovide set; add ?allowEmpty=1 (sweep reset --allow-empty) if that is what you want`)
+  }
 }
 
-/** A reset being uploaded: nothing is visible before the commit, then its buckets get a provide. */
-export interface ResetUpload {
-  readonly reset: KeystoreReset
-  readonly buckets: Set<Prefix>
-  lastUsed: number
+async function markDirty(deps: IntakeDeps, buckets: Iterable<number>): Promise<void> {
+  const prefixes = new Set<Prefix>()
+  for (const bucket of buckets) prefixes.add(deps.keystore.bucketPrefix(bucket))
+  if (prefixes.size === 0) return
+  await deps.schedule.markDirty([...prefixes])
+  await deps.schedule.announceDirty()
 }
 
-export async function addToReset(req: IncomingMessage, deps: IntakeDeps, upload: ResetUpload): Promise<object> {
-  const tally = await forEachBatch(req, deps.maxBodyBytes, async (batch) => {
+/** What a body has put into a reset so far, kept even when the body fails halfway. */
+interface Staged {
+  accepted: number
+  readonly buckets: Set<number>
+}
+
+/** Adds a body's CIDs to a reset, noting each stored batch in staged. */
+async function addBody(req: IncomingMessage, deps: IntakeDeps, reset: KeystoreReset, staged: Staged): Promise<LineTally> {
+  return forEachBatch(req, deps.maxBodyBytes, async (batch) => {
     const multihashes = unpackMultihashes(batch)
-    await upload.reset.add(multihashes)
-    for (const p of bucketsOf(multihashes, deps.keystore)) upload.buckets.add(p)
+    await reset.add(multihashes)
+    staged.accepted += multihashes.length
+    // a hash per key: a whole batch at once would hold the event loop for ~100 ms
+    const slicer = new TimeSlicer()
+    for (let i = 0; i < multihashes.length; i++) {
+      staged.buckets.add(deps.keystore.bucketOf(multihashes[i]))
+      if ((i & 1023) === 1023) await slicer.pause()
+    }
   })
-  return report(tally)
 }
 
-export async function commitReset(deps: IntakeDeps, upload: ResetUpload): Promise<{ total: number }> {
-  const { total } = await upload.reset.commit()
-  if (upload.buckets.size > 0) await deps.schedule.markDirty([...upload.buckets])
+/** `PUT /v1/reprovide-set`: the whole new set in one body; nothing is visible before the commit. */
+export async function replaceSet(req: IncomingMessage, deps: IntakeDeps, uploads: ResetUploads, allowEmpty: boolean): Promise<object> {
+  const reset = await uploads.beginWhole()
+  try {
+    const staged: Staged = { accepted: 0, buckets: new Set() }
+    const tally = await addBody(req, deps, reset, staged)
+    refuseEmpty(tally.accepted, allowEmpty, 'the body')
+    const { total } = await reset.commit()
+    await markDirty(deps, staged.buckets)
+    return { ...report(tally), total }
+  } catch (error) {
+    await reset.abort()
+    throw error
+  }
+}
+
+/**
+ * One chunk of an upload, which any coordinator may take. What it stored is noted even when
+ * the body fails halfway (a 413), so the commit still schedules those keys' regions.
+ */
+export async function addToUpload(req: IncomingMessage, deps: IntakeDeps, uploads: ResetUploads, id: string): Promise<object> {
+  const reset = await uploads.take(id)
+  const staged: Staged = { accepted: 0, buckets: new Set() }
+  try {
+    return report(await addBody(req, deps, reset, staged))
+  } finally {
+    await uploads.noteChunk(staged.accepted, staged.buckets)
+  }
+}
+
+export async function commitUpload(deps: IntakeDeps, uploads: ResetUploads, id: string, allowEmpty: boolean): Promise<{ total: number }> {
+  const { total, buckets } = await uploads.commit(id, allowEmpty)
+  await markDirty(deps, buckets)
   return { total }
 }

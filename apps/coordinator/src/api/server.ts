@@ -1,62 +1,50 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { cycleNumber } from '@sweep/sweep'
 import { HttpError, sendJson } from './http.ts'
-import { addToReset, commitReset, provide, stop, type IntakeDeps, type ResetUpload } from './intake.ts'
+import { addToUpload, commitUpload, provide, replaceSet, stop, type IntakeDeps } from './intake.ts'
+import { checkRequest } from './request-guard.ts'
+import { ResetUploads } from './reset-uploads.ts'
 import { cidView, sampleView, statsView, type ViewDeps } from '../views.ts'
 
-/** An upload nobody touched for this long is aborted, so a vanished client can't block resets forever. */
-const UPLOAD_IDLE_MS = 15 * 60_000
 const MAX_SAMPLE = 10_000
+/** How long stop() lets requests under way finish before it cuts their connections. */
+export const DRAIN_GRACE_MS = 10_000
 
 export interface ApiDeps extends IntakeDeps, ViewDeps {
   readonly token?: string
   readonly log: Logger
+  /** Idle time after which an open reset upload is aborted (default 15 min). */
+  readonly uploadIdleMs?: number
+  /** How long close() waits for requests under way (default DRAIN_GRACE_MS). */
+  readonly drainGraceMs?: number
 }
 
 export interface ApiServer {
   readonly url: string
+  /** Stops taking requests, lets those under way finish (up to the drain grace), then closes. */
   close(): Promise<void>
 }
 
 type Handler = (req: IncomingMessage, url: URL, params: string[]) => Promise<[number, unknown]>
 
+function allowEmpty(url: URL): boolean {
+  const value = url.searchParams.get('allowEmpty')
+  return value === '1' || value === 'true'
+}
+
 export async function startApiServer(deps: ApiDeps, host: string, port: number): Promise<ApiServer> {
-  const uploads = new Map<string, ResetUpload>()
-  const upload = (id: string): ResetUpload => {
-    const found = uploads.get(id)
-    if (!found) throw new HttpError(404, `no reset upload "${id}" (it was committed, aborted, or idle for over 15 min)`)
-    found.lastUsed = Date.now()
-    return found
-  }
+  const uploads = new ResetUploads(deps.keystore, deps.uploadIdleMs)
   const routes: Array<[string, RegExp, Handler]> = [
     ['POST', /^\/v1\/provide$/, async (req, url) => [200, await provide(req, deps, url.searchParams.get('once') === '1')]],
     ['POST', /^\/v1\/stop$/, async (req) => [200, await stop(req, deps)]],
-    ['PUT', /^\/v1\/reprovide-set$/, async (req) => {
-      const whole: ResetUpload = { reset: await deps.keystore.beginReset(), buckets: new Set(), lastUsed: Date.now() }
-      try {
-        const tally = await addToReset(req, deps, whole)
-        return [200, { ...tally, ...await commitReset(deps, whole) }]
-      } catch (error) {
-        await whole.reset.abort()
-        throw error
-      }
-    }],
-    ['POST', /^\/v1\/reprovide-set\/uploads$/, async () => {
-      const id = randomUUID()
-      uploads.set(id, { reset: await deps.keystore.beginReset(), buckets: new Set(), lastUsed: Date.now() })
-      return [201, { upload: id }]
-    }],
-    ['POST', /^\/v1\/reprovide-set\/uploads\/([\w-]+)$/, async (req, _url, [id]) => [200, await addToReset(req, deps, upload(id))]],
-    ['POST', /^\/v1\/reprovide-set\/uploads\/([\w-]+)\/commit$/, async (_req, _url, [id]) => {
-      const result = await commitReset(deps, upload(id))
-      uploads.delete(id)
-      return [200, result]
-    }],
+    ['PUT', /^\/v1\/reprovide-set$/, async (req, url) => [200, await replaceSet(req, deps, uploads, allowEmpty(url))]],
+    ['POST', /^\/v1\/reprovide-set\/uploads$/, async () => [201, { upload: await uploads.open() }]],
+    ['POST', /^\/v1\/reprovide-set\/uploads\/([\w-]+)$/, async (req, _url, [id]) => [200, await addToUpload(req, deps, uploads, id)]],
+    ['POST', /^\/v1\/reprovide-set\/uploads\/([\w-]+)\/commit$/, async (_req, url, [id]) => [200, await commitUpload(deps, uploads, id, allowEmpty(url))]],
     ['DELETE', /^\/v1\/reprovide-set\/uploads\/([\w-]+)$/, async (_req, _url, [id]) => {
-      await upload(id).reset.abort()
-      uploads.delete(id)
+      await uploads.abort(id)
       return [200, { aborted: true }]
     }],
     ['GET', /^\/v1\/stats$/, async () => [200, await statsView(deps, Date.now())]],
@@ -70,18 +58,20 @@ export async function startApiServer(deps: ApiDeps, host: string, port: number):
   ]
 
   const server = createServer((req, res) => {
-    void handle(req, res, routes, deps).catch((error: unknown) => deps.log.error({ err: error }, 'api response failed'))
+    void handle(req, res, routes, deps, host).catch((error: unknown) => deps.log.error({ err: error }, 'api response failed'))
   })
-  const sweeper = setInterval(() => void abortIdle(uploads, deps.log), 60_000)
+  const sweeper = setInterval(() => {
+    uploads.abortIdle(deps.log).catch((error: unknown) => deps.log.warn({ err: error }, 'aborting an idle reset upload failed'))
+  }, uploads.sweepMs)
   sweeper.unref()
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve))
-  return { url: urlOf(server, host), close: () => closeServer(server, sweeper, uploads) }
+  return { url: urlOf(server, host), close: () => closeServer(server, sweeper, deps.drainGraceMs ?? DRAIN_GRACE_MS) }
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, routes: Array<[string, RegExp, Handler]>, deps: ApiDeps): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, routes: Array<[string, RegExp, Handler]>, deps: ApiDeps, listenHost: string): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://api')
   try {
-    if (!authorized(req, deps.token)) throw new HttpError(401, 'missing or wrong bearer token (set SWEEP_API_TOKEN / --token)')
+    checkRequest(req, { listenHost, token: deps.token })
     const matches = routes.filter(([, pattern]) => pattern.test(url.pathname))
     if (matches.length === 0) throw new HttpError(404, `no such endpoint: ${url.pathname}`)
     const route = matches.find(([method]) => method === req.method)
@@ -97,13 +87,6 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Array<[
   }
 }
 
-function authorized(req: IncomingMessage, token: string | undefined): boolean {
-  if (token === undefined || token === '') return true
-  const given = Buffer.from(req.headers.authorization ?? '')
-  const expected = Buffer.from(`Bearer ${token}`)
-  return given.length === expected.length && timingSafeEqual(given, expected)
-}
-
 async function sweepNow(deps: ApiDeps): Promise<number> {
   const [regions, cycleStart] = await Promise.all([deps.schedule.regions(), deps.schedule.cycleStart()])
   const cycle = cycleStart === undefined ? 0 : cycleNumber({ cycleStart, intervalMs: deps.intervalMs, self: deps.self }, Date.now())
@@ -114,25 +97,28 @@ async function sweepNow(deps: ApiDeps): Promise<number> {
   return queued
 }
 
-async function abortIdle(uploads: Map<string, ResetUpload>, log: Logger): Promise<void> {
-  for (const [id, upload] of uploads) {
-    if (Date.now() - upload.lastUsed < UPLOAD_IDLE_MS) continue
-    uploads.delete(id)
-    await upload.reset.abort().catch((error: unknown) => log.warn({ err: error, upload: id }, 'aborting an idle reset upload failed'))
-    log.warn({ upload: id }, 'aborted a reset upload idle for 15 min')
-  }
-}
-
 function urlOf(server: Server, host: string): string {
   const address = server.address()
   const port = typeof address === 'object' && address !== null ? address.port : 0
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 }
 
-async function closeServer(server: Server, sweeper: NodeJS.Timeout, uploads: Map<string, ResetUpload>): Promise<void> {
+/**
+ * Stops accepting connections and lets the requests under way finish, so a provide that was
+ * being stored when the coordinator was told to stop still stores every key and answers, before
+ * the caller closes Redis. Idle keep-alive connections are closed as they become idle; whatever
+ * is still running after graceMs is cut.
+ */
+async function closeServer(server: Server, sweeper: NodeJS.Timeout, graceMs: number): Promise<void> {
   clearInterval(sweeper)
-  for (const upload of uploads.values()) await upload.reset.abort().catch(() => {})
-  uploads.clear()
+  const closed = new Promise((resolve) => server.close(resolve))
+  const deadline = Date.now() + graceMs
+  let done = false
+  void closed.then(() => { done = true })
+  while (!done && Date.now() < deadline) {
+    server.closeIdleConnections()
+    await Promise.race([closed, sleep(50)])
+  }
   server.closeAllConnections()
-  await new Promise((resolve) => server.close(resolve))
+  await closed
 }
