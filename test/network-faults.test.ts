@@ -79,6 +79,7 @@ describe.skipIf(goSkipReason != null)('[go] a cluster on a mixed network of 200 
     await waitUntil('a third of the keys provided', async () => (keysDone() >= keys.length / 3 ? true : undefined), 120_000, 100)
     const doneBefore = keysDone()
     const victims = testnet.pickLive(0.3, { exclude: testnet.bootstrapIds })
+    const killedAt = Date.now()
     await testnet.stopNodes(victims)
     const { workers: [{ peerId: provider }] } = await cluster.waitForCycle(300_000)
     const settled = await cluster.waitForResweeps(300_000)
@@ -88,6 +89,10 @@ describe.skipIf(goSkipReason != null)('[go] a cluster on a mixed network of 200 
     console.log(`${victims.length} servers killed mid-provide, after ${doneBefore} keys were provided: ${done.length} region jobs (${settled.ran} re-sweeps), ` +
       `${sum(done, 'replaced')} records re-placed, recall against live servers ${recall.mean.toFixed(4)} ` +
       `(go ${recall.byImpl.go?.toFixed(4)}, js ${recall.byImpl.js?.toFixed(4)})`)
+    if (recall.mean < 0.98) {
+      console.log(`killed at ${killedAt}; jobs:\n` + done.map((l) => `  ${l.time} ${l.worker} ${l.prefix} ${l.reason} keys ${l.keys} peers ${l.peers} failed ${l.peersFailed} dead ${l.deadPeers} replaced ${l.replaced}`).join('\n'))
+      console.log('coordinator warnings:\n' + cluster.coordinatorWarnings().map((l) => `  ${l.time} ${l.msg} ${JSON.stringify({ ...l, msg: undefined, time: undefined, pid: undefined, hostname: undefined })}`).join('\n'))
+    }
     expect(recall.mean).toBeGreaterThanOrEqual(0.98)
     // the regions done before the deaths were swept again
     expect(settled.ran).toBeGreaterThan(0)

@@ -118,6 +118,11 @@ export class TestCluster {
     }, timeoutMs, 1000)
   }
 
+  /** What the coordinators logged at warn level or above (re-sweep plans, failed regions). */
+  coordinatorWarnings(): LogLine[] {
+    return [...this.coordinators.values()].flatMap((c) => c.logs.filter((l) => Number(l.level) >= 40))
+  }
+
   /** What the workers logged with this message, each line tagged with its worker's name. */
   workerLog(msg: string): Array<LogLine & { worker: string }> {
     return [...this.workers].flatMap(([worker, proc]) => proc.logs.filter((l) => l.msg === msg).map((l) => ({ ...l, worker })))

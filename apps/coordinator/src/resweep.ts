@@ -112,7 +112,9 @@ export class ResweepPlan {
   churnAlarm(regions: ReadonlyMap<Prefix, RegionRecord>, since: { cycle: number; cycleBegan: number }, now: number): Prefix[] {
     for (const [region, at] of this.evidence) if (at < now - CHURN_WINDOW_MS) this.evidence.delete(region)
     if (this.evidence.size < 2) return []
-    const burstBegan = Math.min(...this.evidence.values())
+    // From the second region on: a lone region of deaths before it is churn, or another
+    // failure, and dating the burst from it would skip every region swept in between
+    const burstBegan = [...this.evidence.values()].sort((a, b) => a - b)[1]
     this.evidence.clear()
     const planned: Prefix[] = []
     for (const r of regions.values()) {

@@ -79,7 +79,7 @@ describe('ResweepPlan.churnAlarm', () => {
   const regions = new Map([['00', region('00', T - 100_000)], ['01', region('01', T + 1000)], ['10', region('10', T + 9000)], ['11', region('11', undefined)]])
   const since = { cycle: 1, cycleBegan: T }
 
-  it('when two regions show deaths within minutes, plans every region swept this cycle before the first', () => {
+  it('when two regions show deaths within minutes, plans every region swept this cycle before the burst', () => {
     const plan = new ResweepPlan(policy)
     // a job in '11' that began at T + 5000 lost 6 of its 20 peers
     plan.consider({ ...report('11', 14, 6), durationMs: 2000 }, 1, T + 7000)
@@ -90,6 +90,18 @@ describe('ResweepPlan.churnAlarm', () => {
     // one burst, one alarm
     plan.noteDead([{ prefix: '1001', at: T + 9600 }, { prefix: '1010', at: T + 9700 }], regions, 1, T + 9800)
     expect(plan.churnAlarm(regions, since, T + 9800)).toEqual([])
+  })
+
+  it('dates a burst from its second region: one earlier, lone region of deaths does not hide the regions swept since', () => {
+    // '11' lost peers early in the cycle (churn, or an earlier failure); '00' and '01' were
+    // swept after that, and then servers died across the network, seen in '10' and '11'
+    const swept = new Map([['00', region('00', T + 2000)], ['01', region('01', T + 3000)], ['10', region('10', T + 9000)], ['11', region('11', T + 9500)]])
+    const plan = new ResweepPlan(policy)
+    plan.consider({ ...report('11', 14, 6), durationMs: 500 }, 1, T + 1000)
+    expect(plan.churnAlarm(swept, since, T + 1000)).toEqual([])
+    plan.consider({ ...report('10', 14, 6), durationMs: 1000 }, 1, T + 9000)
+    plan.noteDead([{ prefix: '1100', at: T + 8600 }, { prefix: '1111', at: T + 8700 }], swept, 1, T + 9500)
+    expect(plan.churnAlarm(swept, since, T + 9500).sort()).toEqual(['00', '01'])
   })
 
   it('stays quiet with deaths in one region only, or too few, or too far apart', () => {
