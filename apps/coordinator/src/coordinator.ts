@@ -7,6 +7,7 @@ import { connectRedis, Keystore, LeaderLease, ScheduleStore, subscribeDirtyWake,
 import { createMetrics, initTracing, startOpsServer, type OpsServer } from '@sweep/telemetry'
 import { assertSafeListen } from './api/request-guard.ts'
 import { startApiServer } from './api/server.ts'
+import { IdleMemoryRelease } from './memory-release.ts'
 import { defaultRetry, type RetryPolicy } from './history.ts'
 import { defaultResweep, type ResweepPolicy } from './resweep.ts'
 import { Scheduler } from './scheduler.ts'
@@ -131,9 +132,14 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   }
   const held = lease.hold({ onElected: elected, onLost: lost }, leadership.signal)
 
+  const memory = new IdleMemoryRelease({
+    onRelease: ({ bytes, rssBefore, rssAfter, pauseMs }) => log.info({
+      requestMiB: Math.round(bytes / 2 ** 20), rssMiBBefore: Math.round(rssBefore / 2 ** 20), rssMiBAfter: Math.round(rssAfter / 2 ** 20), pauseMs: Math.round(pauseMs)
+    }, 'released memory after an import')
+  })
   const api = await startApiServer({
     keystore, schedule, queue, lease, log, token: config.apiToken, maxBodyBytes: config.maxBodyBytes,
-    intervalMs: config.intervalMs, self, k: config.k
+    intervalMs: config.intervalMs, self, k: config.k, onRequestRead: (bytes) => memory.noteRequest(bytes)
   }, config.api.host, config.api.port)
   const ops: OpsServer = await startOpsServer({
     host: config.metrics.host, port: config.metrics.port, registry: metrics.registry,
@@ -165,6 +171,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       await lost()
       // drains requests under way, whose adds need Redis to settle: Redis closes after it
       await api.close()
+      memory.stop()
       await ops.close()
       await queue.close()
       await tracing.shutdown()

@@ -19,6 +19,8 @@ export interface ApiDeps extends IntakeDeps, ViewDeps {
   readonly uploadIdleMs?: number
   /** How long close() waits for requests under way (default DRAIN_GRACE_MS). */
   readonly drainGraceMs?: number
+  /** Told the bytes each finished request read, as the coordinator's IdleMemoryRelease wants. */
+  readonly onRequestRead?: (bytes: number) => void
 }
 
 export interface ApiServer {
@@ -70,6 +72,9 @@ export async function startApiServer(deps: ApiDeps, host: string, port: number):
 
 async function handle(req: IncomingMessage, res: ServerResponse, routes: Array<[string, RegExp, Handler]>, deps: ApiDeps, listenHost: string): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://api')
+  // one request at a time per connection, so the socket's growth is this request's
+  const readBefore = req.socket.bytesRead
+  res.once('finish', () => deps.onRequestRead?.(req.socket.bytesRead - readBefore))
   try {
     checkRequest(req, { listenHost, token: deps.token })
     const matches = routes.filter(([, pattern]) => pattern.test(url.pathname))
