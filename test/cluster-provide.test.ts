@@ -11,9 +11,13 @@ describe('a cluster of real processes providing to 80 real kad-dht servers', () 
   afterAll(async () => { await fixture?.stop() })
 
   it('provides 10,000 CIDs with 2 workers: recall ≥ 0.98, every region scheduled once per cycle', async () => {
-    const cluster = fixture.cluster({ namespace: 'provide' })
+    // workers started before the coordinator wait for it to create the keystore, with the
+    // bucket bits it was given (a worker reading other bucket names would provide nothing)
+    const cluster = fixture.cluster({ namespace: 'provide', bucketBits: 17 })
+    const workers = Promise.all([cluster.startWorker('worker-1'), cluster.startWorker('worker-2')])
+    await cluster.workers.get('worker-1')!.waitForLog((l) => String(l.msg).startsWith('no keystore in namespace'), 60_000)
     await cluster.startCoordinator('coordinator-1')
-    await Promise.all([cluster.startWorker('worker-1'), cluster.startWorker('worker-2')])
+    await workers
     // A fresh schedule catches every region up at once. Wait for that pass: keys posted
     // before the leader's first tick would go out as burst jobs instead, and the
     // catch-ups, then not due, would never run (a race that made this test flaky).

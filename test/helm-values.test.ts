@@ -93,6 +93,7 @@ const refused: [string, object, RegExp][] = [
   ['a KEDA redis trigger without an address', { redis: { enabled: false, existingSecret: 's' }, autoscaling: { keda: { enabled: true, trigger: 'redis' } } }, /\/autoscaling\/keda\/redis\/address/],
   ['an unknown KEDA trigger', { autoscaling: { keda: { enabled: true, trigger: 'cpu' } } }, /\/autoscaling\/keda\/trigger/],
   ['a bad memory limit for Redis', { redis: { resources: { limits: { memory: 'lots' } } } }, /redis\.resources\.limits\.memory: 'lots' is not a memory quantity/],
+  ['keystore bucket bits past 24', { coordinator: { bucketBits: 25 } }, /\/coordinator\/bucketBits/],
   ['a zero worker PDB', { worker: { pdb: { maxUnavailable: 0 } } }, /\/worker\/pdb\/maxUnavailable/],
   ['an API without any token', { coordinator: { apiToken: { generate: false } } }, /coordinator\.apiToken: no token .*apiToken\.insecureNoToken: true/]
 ]

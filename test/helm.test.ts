@@ -66,6 +66,12 @@ describe('helm template with default values', () => {
     expect(env(c, 'SWEEP_METRICS_LISTEN')?.value).toBe('0.0.0.0:9464')
     expect(env(c, 'SWEEP_API_LISTEN')?.value).toBe('0.0.0.0:8080')
     expect(env(c, 'SWEEP_INTERVAL')?.value).toBe('22h')
+    expect(env(c, 'SWEEP_BUCKET_BITS')?.value).toBe('16')
+  })
+
+  it('passes the keystore bucket bits a large set needs', async () => {
+    const large = await chart.render({ coordinator: { bucketBits: 17 } })
+    expect(env(container(coordinator(large)), 'SWEEP_BUCKET_BITS')?.value).toBe('17')
   })
 
   it('passes --insecure-no-token only when asked, with no token', async () => {

@@ -24,6 +24,8 @@ export interface ClusterOptions {
   readonly resweepDelay?: string
   /** Coordinator --job-timeout: each region job's own deadline. */
   readonly jobTimeout?: string
+  /** Coordinator --bucket-bits for the namespace's keystore. */
+  readonly bucketBits?: number
 }
 
 export function cidOf(multihash: Uint8Array): string {
@@ -48,7 +50,8 @@ export class TestCluster {
       '--interval', o.interval ?? '22h', '--id', name, ...(o.apiToken ? ['--api-token', o.apiToken] : []),
       ...(o.maxBody ? ['--max-body', o.maxBody] : []),
       ...(o.resweepDelay ? ['--resweep-delay', o.resweepDelay] : []),
-      ...(o.jobTimeout ? ['--job-timeout', o.jobTimeout] : [])
+      ...(o.jobTimeout ? ['--job-timeout', o.jobTimeout] : []),
+      ...(o.bucketBits ? ['--bucket-bits', String(o.bucketBits)] : [])
     ])
     this.coordinators.set(name, proc)
     const started = await proc.waitForLog((l) => l.msg === 'coordinator started')

@@ -34,3 +34,10 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.once('SIGTERM', () => resolve('SIGTERM'))
   })
 }
+
+/** --bucket-bits: the keystore's 2^n buckets, as Keystore.open takes them. */
+export function bucketBitsArg(value: string): number {
+  const bits = Number(value)
+  if (!(Number.isInteger(bits) && bits >= 1 && bits <= 24)) throw new InvalidArgumentError(`expected an integer from 1 to 24, got "${value}"`)
+  return bits
+}

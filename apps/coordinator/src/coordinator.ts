@@ -32,6 +32,8 @@ export interface CoordinatorConfig {
   readonly inflightTimeoutMs: number
   /** How long a worker may run one region job before it gives up and the region is retried. */
   readonly jobTimeoutMs: number
+  /** Keystore buckets of a namespace created now (Keystore bucketBits); an existing keystore keeps its own. */
+  readonly bucketBits?: number
 }
 
 /**
@@ -72,7 +74,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   const id = config.id ?? `coordinator-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
   const redis = connectRedis(config.redisUrl, { name: id })
   await waitForRedis(redis, config.redisUrl)
-  const keystore = await Keystore.open(redis, { namespace: config.namespace })
+  const keystore = await Keystore.open(redis, { namespace: config.namespace, bucketBits: config.bucketBits })
   for (const warning of keystore.warnings) log.warn(warning)
   const schedule = new ScheduleStore(redis, config.namespace)
   const repairAdds = async (): Promise<void> => {

@@ -1,9 +1,10 @@
 import { hostname } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { createSweepHost, loadIdentity, type PrivateAddrPolicy, type SweepHost } from '@sweep/dht'
 import { DEFAULT_JOB_TIMEOUT_MS, MAX_DEAD_PEERS, RegionWorker, type CloseOutcome, type RegionJob } from '@sweep/queue'
-import { connectRedis, Keystore, ScheduleStore, waitForRedis, type NetworkInfo } from '@sweep/store'
+import { connectRedis, Keystore, KeystoreMissingError, ScheduleStore, waitForRedis, type NetworkInfo } from '@sweep/store'
 import { context, createMetrics, extractTrace, initTracing, startOpsServer, trace } from '@sweep/telemetry'
 import { sampleNetwork, Sweeper, systemClock, type RegionReport, type SweepConfig } from '@sweep/sweep'
 import { CheckpointingSender, JobCheckpoint } from './checkpoint.ts'
@@ -75,7 +76,7 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
   const id = config.id ?? `worker-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
   const redis = connectRedis(config.redisUrl, { name: id })
   await waitForRedis(redis, config.redisUrl)
-  const keystore = await Keystore.open(redis, { namespace: config.namespace })
+  const keystore = await openCreatedKeystore(redis, config.namespace, log)
   const schedule = new ScheduleStore(redis, config.namespace)
   const metrics = createMetrics('worker')
   const tracing = initTracing('sweep-worker')
@@ -210,4 +211,21 @@ function jobDeadline(timeoutMs: number): { signal: AbortSignal; clear: () => voi
   const controller = new AbortController()
   const timer = setTimeout(() => controller.abort(new Error(`the region job ran past its ${Math.round(timeoutMs / 1000)} s deadline`)), timeoutMs)
   return { signal: controller.signal, clear: () => clearTimeout(timer) }
+}
+
+/**
+ * The namespace's keystore, once a coordinator has created it: a worker that created it
+ * would fix the default bucketBits before the coordinator could apply its own.
+ */
+async function openCreatedKeystore(redis: ReturnType<typeof connectRedis>, namespace: string, log: Logger): Promise<Keystore> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await Keystore.open(redis, { namespace, create: false })
+    } catch (error) {
+      if (!(error instanceof KeystoreMissingError)) throw error
+      // said again every 30 s: a wrong --namespace looks just like this
+      if (attempt % 30 === 0) log.warn({ namespace, waitedS: attempt }, `${error.message}; waiting for it`)
+    }
+    await sleep(1000)
+  }
 }

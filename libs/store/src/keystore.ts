@@ -8,6 +8,7 @@ import {
 import { bucketOfMultihash } from './bucket-hash.ts'
 import { GenerationReset, type KeystoreReset } from './keystore-reset.ts'
 import { checkListpackConfig } from './listpack.ts'
+import { bucketBitsFor, DEFAULT_BUCKET_BITS, KeystoreMissingError } from './keystore-config.ts'
 import { bucketRange, DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
 import {
   addCountNative, addCountToGeneration, distinctBuckets, packedCount, packedSlice, packMultihashes, settle, type PackedMultihashes
@@ -27,6 +28,12 @@ export interface KeystoreOptions {
   namespace?: string
   /** Buckets are the first bucketBits bits of the kad key (1 to 24, default 16); fixed when the keystore is created. */
   bucketBits?: number
+  /**
+   * Create the keystore when the namespace has none (default true). A worker opens with
+   * false: were it to create one first, with the default bucketBits, the coordinator could
+   * not open it with the bucketBits it was given.
+   */
+  create?: boolean
   /** A reset that adds nothing for this long loses its lock (default 60 s). */
   resetLockTtlMs?: number
   /**
@@ -35,8 +42,6 @@ export interface KeystoreOptions {
    */
   writerTtlMs?: number
 }
-
-export const DEFAULT_BUCKET_BITS = 16
 
 const MAX_BUCKETS_PER_READ = 4096
 /**
@@ -85,10 +90,12 @@ export class Keystore {
     if (!(resetLockTtlMs > 0)) throw new Error(`resetLockTtlMs: expected a positive number, got ${resetLockTtlMs}`)
     defineScripts(redis)
     const names = storeKeys(namespace)
-    await redis.hsetnx(names.keystoreConfig, 'bucketBits', options.bucketBits ?? DEFAULT_BUCKET_BITS)
-    const bucketBits = Number(await redis.hget(names.keystoreConfig, 'bucketBits'))
+    if (options.create !== false) await redis.hsetnx(names.keystoreConfig, 'bucketBits', options.bucketBits ?? DEFAULT_BUCKET_BITS)
+    const stored = await redis.hget(names.keystoreConfig, 'bucketBits')
+    if (stored === null) throw new KeystoreMissingError(namespace)
+    const bucketBits = Number(stored)
     if (options.bucketBits !== undefined && options.bucketBits !== bucketBits) {
-      throw new Error(`bucketBits: the keystore in namespace "${namespace}" was created with bucketBits ${bucketBits}; it cannot be opened with ${options.bucketBits} (omit the option to use the stored value)`)
+      throw new Error(`bucketBits: the keystore in namespace "${namespace}" was created with bucketBits ${bucketBits}; it cannot be opened with ${options.bucketBits} (omit the option to use the stored value, or use a new namespace)`)
     }
     const context: KeystoreContext = { redis, namespace, names, bucketBits }
     await deleteOrphanGenerations(context)
@@ -96,7 +103,7 @@ export class Keystore {
     const keystore = new Keystore(context, warnings, resetLockTtlMs, options.writerTtlMs)
     const perBucket = await keystore.total() / 2 ** bucketBits
     if (perBucket > 700) {
-      warnings.push(`the keystore averages ${Math.round(perBucket)} keys per bucket; past hash-max-listpack-entries a bucket turns into a hashtable and costs about 3× the memory per key. Use more bucketBits for a set this large (a new namespace).`)
+      warnings.push(`the keystore averages ${Math.round(perBucket)} keys per bucket (bucketBits ${bucketBits}); past hash-max-listpack-entries (1024) a bucket turns into a hashtable and costs about 3× the memory per key. For a set this large, import into a new namespace created with bucketBits ${bucketBitsFor(await keystore.total())} (sweep coordinator --bucket-bits).`)
     }
     return keystore
   }

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { keyHasPrefix, prefixOf } from '@sweep/keyspace'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bucketKey, Keystore, type StoredKey } from '../src/index.ts'
+import { bucketBitsFor, bucketKey, Keystore, KeystoreMissingError, type StoredKey } from '../src/index.ts'
 import { hex, kadKey, multihash, multihashes, startTestRedis, type TestRedis } from './redis.ts'
 
 let t: TestRedis
@@ -130,6 +130,21 @@ describe('Keystore settings and sampling', () => {
     expect((await Keystore.open(t.redis, { namespace: 'bits' })).bucketBits).toBe(10)
     await expect(Keystore.open(t.redis, { namespace: 'bits', bucketBits: 12 })).rejects.toThrow(/created with bucketBits 10.*cannot be opened with 12/)
     await expect(Keystore.open(t.redis, { namespace: 'bits2', bucketBits: 30 })).rejects.toThrow('bucketBits: expected an integer from 1 to 24')
+  })
+
+  it('opened with create: false, waits for its creator: it neither creates a keystore nor fixes its bucketBits', async () => {
+    await expect(Keystore.open(t.redis, { namespace: 'later', create: false })).rejects.toThrow(KeystoreMissingError)
+    // the worker's failed open left nothing, so the coordinator's bucketBits still apply
+    expect((await Keystore.open(t.redis, { namespace: 'later', bucketBits: 17 })).bucketBits).toBe(17)
+    expect((await Keystore.open(t.redis, { namespace: 'later', create: false })).bucketBits).toBe(17)
+  })
+
+  it('suggests bucketBits that keep a set of any size near 800 keys per bucket', () => {
+    expect([1, 10e6, 50e6, 53e6, 100e6, 1e9, 20e9].map(bucketBitsFor)).toEqual([16, 16, 16, 17, 17, 21, 24])
+    fc.assert(fc.property(fc.integer({ min: 60_000_000, max: 13_000_000_000 }), (keys) => {
+      const perBucket = keys / 2 ** bucketBitsFor(keys)
+      return perBucket <= 800 && perBucket > 400
+    }))
   })
 
   it('raises hash-max-listpack-entries when it is too low', async () => {
