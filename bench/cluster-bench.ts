@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { createHash, randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { generateIdentity } from '@sweep/dht'
-import { connectRedis, ScheduleStore, startRedisServer } from '@sweep/store'
+import { bucketBitsFor, bucketKey, connectRedis, ScheduleStore, startRedisServer } from '@sweep/store'
 import { startTestnet } from '@sweep/testnet'
 import { randomCids, tempDir } from '../test/helpers.ts'
 import { cidOf, TestCluster } from '../test/lib/cluster.ts'
@@ -26,6 +26,7 @@ const options = new Command()
   .option('--import <n>', 'CIDs imported from a file through the CLI', '1000000')
   .option('--large <n>', 'keystore size for the coordinator memory run (0 skips it)', '10000000')
   .option('--rest-s <s>', 'seconds the coordinator idles after the large import before its memory is read again', '60')
+  .option('--bucket-bits <n>', 'keystore bucketBits of the large run (default: what bucketBitsFor suggests for --large)')
   .option('--out <file>', 'where to write the table', 'BENCHMARKS.md')
   .parse()
   .opts()
@@ -76,8 +77,8 @@ async function processMemory(metricsUrl: string): Promise<{ heapUsed: number; he
   return { heapUsed: mib('sweep_nodejs_heap_size_used_bytes'), heapTotal: mib('sweep_nodejs_heap_size_total_bytes'), external: mib('sweep_nodejs_external_memory_bytes') }
 }
 
-async function importRun(n: number, namespace: string) {
-  const cluster = new TestCluster({ redisUrl: redis.url, identityFile, namespace })
+async function importRun(n: number, namespace: string, bucketBits?: number) {
+  const cluster = new TestCluster({ redisUrl: redis.url, identityFile, namespace, bucketBits })
   const coordinator = await cluster.startCoordinator(`coordinator-${namespace}`)
   const metricsUrl = String(coordinator.logs.find((l) => l.msg === 'coordinator started')?.metrics)
   const atStart = { ...await rssMiB(coordinator.child.pid!), ...await processMemory(metricsUrl) }
@@ -88,6 +89,18 @@ async function importRun(n: number, namespace: string) {
   const rate = n / (ms / 1000)
   log(`imported ${formatCount(summary.added ?? 0)} new CIDs in ${(ms / 1000).toFixed(1)} s: ${formatCount(rate)} CIDs/s`)
   return { cluster, coordinator, metricsUrl, atStart, ms, rate, summary }
+}
+
+/** OBJECT ENCODING of up to 4096 of a fresh keystore's buckets (its first generation), spread evenly. */
+async function bucketEncodings(client: ReturnType<typeof connectRedis>, namespace: string, bucketBits: number): Promise<{ sampled: number; counts: Map<string, number> }> {
+  const buckets = 2 ** bucketBits
+  const step = Math.max(1, Math.floor(buckets / 4096))
+  const pipeline = client.pipeline()
+  for (let b = 0; b < buckets; b += step) pipeline.object('ENCODING', bucketKey(namespace, 0, b, bucketBits))
+  const counts = new Map<string, number>()
+  const replies = await pipeline.exec() ?? []
+  for (const [, encoding] of replies) counts.set(String(encoding), (counts.get(String(encoding)) ?? 0) + 1)
+  return { sampled: replies.length, counts }
 }
 
 const rows: string[][] = []
@@ -104,7 +117,8 @@ if (Number(options.import) > 0) {
 // 2. coordinator memory with a large keystore, scheduling it
 const large = Number(options.large)
 if (large > 0) {
-  const run = await importRun(large, 'large')
+  const bucketBits = options.bucketBits === undefined ? bucketBitsFor(large) : Number(options.bucketBits)
+  const run = await importRun(large, 'large', bucketBits)
   rows.push([`import ${formatCount(large)} CIDs from a file`, `${formatCount(run.rate)} CIDs/s`, `${(run.ms / 1000).toFixed(1)} s`])
   const redisClient = connectRedis(redis.url)
   // no DHT here: give the coordinator an Amino-sized network so it builds and runs a real schedule
@@ -124,6 +138,8 @@ if (large > 0) {
   rows.push([`coordinator RSS at rest (${options.restS} s later)`, `${rest.rss} MiB`, detail(heap)])
   rows.push(['coordinator RSS at start (empty keystore)', `${run.atStart.rss} MiB`, detail(run.atStart)])
   rows.push([`Redis used_memory with ${formatCount(stats.keys.total)} CIDs (all namespaces)`, `${(used / 2 ** 20).toFixed(0)} MiB`, `${(used / (stats.keys.total + Number(options.import))).toFixed(1)} B/CID`])
+  const encodings = await bucketEncodings(redisClient, 'large', bucketBits)
+  rows.push([`keystore buckets (bucketBits ${bucketBits}), a sample of ${formatCount(encodings.sampled)}`, [...encodings.counts].map(([e, n]) => `${n} ${e}`).join(', '), `mean ${formatCount(stats.keys.total / 2 ** bucketBits)} keys per bucket; listpack up to 1024`])
   redisClient.disconnect()
   await run.cluster.stop()
 }
@@ -160,7 +176,9 @@ for (const run of e2e) {
 if (e2e.length === 2) notes.push(`2 workers vs 1: **${(e2e[1].rate / e2e[0].rate).toFixed(2)}×** the CIDs/s, measured side by side on the same testnet.`)
 notes.push('Here the testnet servers (60–100 µs of CPU per record), Redis and every worker share the same 2 cores, so a second worker adds contention, not capacity; `bench:testnet` measures one host against an idle testnet. Workers add capacity on a real DHT, where each region\'s servers are other machines and a worker\'s own cost is ~18 µs of CPU per record.')
 
-const command = `npm run bench:cluster -- --nodes ${nodes} --cids ${options.cids} --import ${options.import} --large ${options.large} --rest-s ${options.restS}`
+const malloc = ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_'].filter((name) => process.env[name] !== undefined).map((name) => `${name}=${process.env[name]} `).join('')
+const command = `${malloc}npm run bench:cluster -- --nodes ${nodes} --cids ${options.cids} --import ${options.import} --large ${options.large} --rest-s ${options.restS}` +
+  (options.bucketBits === undefined ? '' : ` --bucket-bits ${options.bucketBits}`)
 const load = `load average ${os.loadavg()[0].toFixed(1)} at the end on 2 cores`
 if (rows.length > 0) {
   writeSection(options.out, 'cluster-import', [
