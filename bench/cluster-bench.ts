@@ -10,7 +10,7 @@ import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { generateIdentity } from '@sweep/dht'
 import { bucketBitsFor, bucketKey, connectRedis, ScheduleStore, startRedisServer } from '@sweep/store'
@@ -43,9 +43,14 @@ async function cidFile(n: number): Promise<string> {
   const out = createWriteStream(file)
   for (let i = 0; i < n; i += 10_000) {
     const lines: string[] = []
+    // random digests as sha2-256 ones: the keystore hashes them again for their kad keys either way
+    const digests = randomBytes(10_000 * 32)
     for (let j = i; j < Math.min(n, i + 10_000); j++) {
-      const digest = createHash('sha256').update(randomBytes(16)).digest()
-      lines.push(cidOf(Uint8Array.from([0x12, 0x20, ...digest])))
+      const multihash = new Uint8Array(34)
+      multihash[0] = 0x12
+      multihash[1] = 0x20
+      multihash.set(digests.subarray((j - i) * 32, (j - i + 1) * 32), 2)
+      lines.push(cidOf(multihash))
     }
     if (!out.write(lines.join('\n') + '\n')) await new Promise((resolve) => out.once('drain', resolve))
   }

@@ -20,6 +20,9 @@ export interface MemoryReleaseOptions {
  * for tens of milliseconds, so it runs only when the API has been idle a while after a
  * large amount of request data.
  */
+/** Requests below this size are not import traffic. */
+const SMALL_REQUEST_BYTES = 64 * 1024
+
 export class IdleMemoryRelease {
   private readonly idleMs: number
   private readonly minBytes: number
@@ -35,8 +38,13 @@ export class IdleMemoryRelease {
     this.onRelease = options.onRelease
   }
 
-  /** A request carried this many bytes; restarts the quiet period. */
+  /**
+   * A request read this many bytes. One with a body of an import's size restarts the quiet
+   * period; the small ones (a stats poll, a single CID) neither count nor restart it, or a
+   * dashboard polling every few seconds would put the release off for ever.
+   */
   noteRequest(bytes: number): void {
+    if (bytes < SMALL_REQUEST_BYTES) return
     this.bytes += bytes
     clearTimeout(this.timer)
     if (this.bytes < this.minBytes) return

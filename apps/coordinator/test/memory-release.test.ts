@@ -8,18 +8,20 @@ describe('IdleMemoryRelease', () => {
     vi.useFakeTimers()
     const released: number[] = []
     let collections = 0
-    const memory = new IdleMemoryRelease({ idleMs: 1000, minBytes: 100, collect: () => { collections++ }, onRelease: ({ bytes }) => released.push(bytes) })
-    memory.noteRequest(60)
+    const MiB = 2 ** 20
+    const memory = new IdleMemoryRelease({ idleMs: 1000, minBytes: 10 * MiB, collect: () => { collections++ }, onRelease: ({ bytes }) => released.push(bytes) })
+    memory.noteRequest(6 * MiB)
     vi.advanceTimersByTime(5000)
-    expect(collections).toBe(0) // 60 bytes are not worth a pause
-    memory.noteRequest(60)
+    expect(collections).toBe(0) // 6 MiB are not worth a pause
+    memory.noteRequest(6 * MiB)
     vi.advanceTimersByTime(900)
-    memory.noteRequest(30) // a request inside the quiet period restarts it
+    memory.noteRequest(3 * MiB) // an import's next body inside the quiet period restarts it
     vi.advanceTimersByTime(900)
     expect(collections).toBe(0)
+    memory.noteRequest(300) // a stats poll does not
     vi.advanceTimersByTime(200)
     expect(collections).toBe(1)
-    expect(released).toEqual([150])
+    expect(released).toEqual([15 * MiB])
     vi.advanceTimersByTime(10_000)
     expect(collections).toBe(1) // nothing new since: no second pause
   })
@@ -30,7 +32,7 @@ describe('IdleMemoryRelease', () => {
     expect(made).toBe(1_000_000)
     const before = process.memoryUsage().heapUsed
     const outcome = await new Promise<{ pauseMs: number }>((resolve) => {
-      new IdleMemoryRelease({ idleMs: 1, minBytes: 1, onRelease: resolve }).noteRequest(1)
+      new IdleMemoryRelease({ idleMs: 1, minBytes: 1, onRelease: resolve }).noteRequest(2 ** 20)
     })
     const after = process.memoryUsage().heapUsed
     expect(after).toBeLessThan(before - 30 * 2 ** 20)
