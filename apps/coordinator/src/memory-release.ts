@@ -11,6 +11,9 @@ export interface MemoryReleaseOptions {
   readonly onRelease?: (outcome: { bytes: number; rssBefore: number; rssAfter: number; pauseMs: number }) => void
 }
 
+/** Requests below this size are not import traffic. */
+const SMALL_REQUEST_BYTES = 64 * 1024
+
 /**
  * Gives an import's memory back once the API is quiet. An import of millions of CIDs grows
  * V8's heap and leaves its request buffers referenced only by garbage; a coordinator at
@@ -20,9 +23,6 @@ export interface MemoryReleaseOptions {
  * for tens of milliseconds, so it runs only when the API has been idle a while after a
  * large amount of request data.
  */
-/** Requests below this size are not import traffic. */
-const SMALL_REQUEST_BYTES = 64 * 1024
-
 export class IdleMemoryRelease {
   private readonly idleMs: number
   private readonly minBytes: number
