@@ -1,7 +1,7 @@
 export const DEFAULT_BUCKET_BITS = 16
 
 /** Mean keys per bucket that bucketBitsFor aims at: random keys then stay under 1024 in every bucket. */
-const TARGET_PER_BUCKET = 800
+export const TARGET_PER_BUCKET = 800
 
 /** The bucketBits that keep every bucket of a set of this many keys listpack-encoded (at least the default). */
 export function bucketBitsFor(keys: number): number {

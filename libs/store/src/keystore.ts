@@ -8,7 +8,7 @@ import {
 import { bucketOfMultihash } from './bucket-hash.ts'
 import { GenerationReset, type KeystoreReset } from './keystore-reset.ts'
 import { checkListpackConfig } from './listpack.ts'
-import { bucketBitsFor, DEFAULT_BUCKET_BITS, KeystoreMissingError } from './keystore-config.ts'
+import { bucketBitsFor, DEFAULT_BUCKET_BITS, KeystoreMissingError, TARGET_PER_BUCKET } from './keystore-config.ts'
 import { bucketRange, DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
 import {
   addCountNative, addCountToGeneration, distinctBuckets, packedCount, packedSlice, packMultihashes, settle, type PackedMultihashes
@@ -102,7 +102,7 @@ export class Keystore {
     const warnings = await checkListpackConfig(redis)
     const keystore = new Keystore(context, warnings, resetLockTtlMs, options.writerTtlMs)
     const perBucket = await keystore.total() / 2 ** bucketBits
-    if (perBucket > 700) {
+    if (perBucket > TARGET_PER_BUCKET) {
       warnings.push(`the keystore averages ${Math.round(perBucket)} keys per bucket (bucketBits ${bucketBits}); past hash-max-listpack-entries (1024) a bucket turns into a hashtable and costs about 3× the memory per key. For a set this large, import into a new namespace created with bucketBits ${bucketBitsFor(await keystore.total())} (sweep coordinator --bucket-bits).`)
     }
     return keystore

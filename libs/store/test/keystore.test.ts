@@ -139,6 +139,14 @@ describe('Keystore settings and sampling', () => {
     expect((await Keystore.open(t.redis, { namespace: 'later', create: false })).bucketBits).toBe(17)
   })
 
+  it('warns at open when the buckets outgrow their bits, naming the bits to use', async () => {
+    const crowded = await Keystore.open(t.redis, { namespace: 'crowded', bucketBits: 4 })
+    expect(crowded.warnings).toEqual([])
+    await crowded.addCount(multihashes(13_000, 'crowded'))
+    const reopened = await Keystore.open(t.redis, { namespace: 'crowded' })
+    expect(reopened.warnings.join('\n')).toMatch(/averages 813 keys per bucket \(bucketBits 4\).*created with bucketBits 16 \(sweep coordinator --bucket-bits\)/)
+  })
+
   it('suggests bucketBits that keep a set of any size near 800 keys per bucket', () => {
     expect([1, 10e6, 50e6, 53e6, 100e6, 1e9, 20e9].map(bucketBitsFor)).toEqual([16, 16, 16, 17, 17, 21, 24])
     fc.assert(fc.property(fc.integer({ min: 60_000_000, max: 13_000_000_000 }), (keys) => {
