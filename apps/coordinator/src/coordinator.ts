@@ -137,7 +137,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   const memory = new IdleMemoryRelease({
     onRelease: ({ bytes, rssBefore, rssAfter, pauseMs }) => log.info({
       requestMiB: Math.round(bytes / 2 ** 20), rssMiBBefore: Math.round(rssBefore / 2 ** 20), rssMiBAfter: Math.round(rssAfter / 2 ** 20), pauseMs: Math.round(pauseMs)
-    }, 'released memory after an import')
+    }, 'released memory after an import'),
+    onError: (error) => log.warn({ err: error }, 'a full collection after an import failed; memory stays at its high-water mark')
   })
   const api = await startApiServer({
     keystore, schedule, queue, lease, log, token: config.apiToken, maxBodyBytes: config.maxBodyBytes,

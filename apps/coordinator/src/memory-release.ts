@@ -9,6 +9,8 @@ export interface MemoryReleaseOptions {
   /** A full collection; by default V8's, exposed at first use. */
   readonly collect?: () => void
   readonly onRelease?: (outcome: { bytes: number; rssBefore: number; rssAfter: number; pauseMs: number }) => void
+  /** The collection failed; the coordinator carries on with its memory as it was. */
+  readonly onError?: (error: unknown) => void
 }
 
 /** Requests below this size are not import traffic. */
@@ -28,6 +30,7 @@ export class IdleMemoryRelease {
   private readonly minBytes: number
   private readonly collect: () => void
   private readonly onRelease: MemoryReleaseOptions['onRelease']
+  private readonly onError: MemoryReleaseOptions['onError']
   private bytes = 0
   private timer: NodeJS.Timeout | undefined
 
@@ -36,6 +39,7 @@ export class IdleMemoryRelease {
     this.minBytes = options.minBytes ?? 64 * 1024 * 1024
     this.collect = options.collect ?? fullCollection
     this.onRelease = options.onRelease
+    this.onError = options.onError
   }
 
   /**
@@ -61,7 +65,13 @@ export class IdleMemoryRelease {
     this.bytes = 0
     const rssBefore = process.memoryUsage.rss()
     const started = performance.now()
-    this.collect()
+    try {
+      this.collect()
+    } catch (error) {
+      // in a timer, a throw would end the process: memory is not worth that
+      this.onError?.(error)
+      return
+    }
     this.onRelease?.({ bytes, rssBefore, rssAfter: process.memoryUsage.rss(), pauseMs: performance.now() - started })
   }
 }

@@ -26,6 +26,15 @@ describe('IdleMemoryRelease', () => {
     expect(collections).toBe(1) // nothing new since: no second pause
   })
 
+  it('reports a collection that fails instead of throwing from its timer', () => {
+    vi.useFakeTimers()
+    const errors: unknown[] = []
+    const memory = new IdleMemoryRelease({ idleMs: 10, minBytes: 1, collect: () => { throw new Error('no gc here') }, onError: (error) => errors.push(error) })
+    memory.noteRequest(2 ** 20)
+    expect(() => vi.advanceTimersByTime(20)).not.toThrow()
+    expect(errors.map((e) => (e as Error).message)).toEqual(['no gc here'])
+  })
+
   it('gives V8 heap back with the default collection', async () => {
     // a million objects that outlive young-generation collections, then become garbage
     const made = (() => Array.from({ length: 1_000_000 }, (_, i) => ({ i, label: `entry ${i}` })).length)()
