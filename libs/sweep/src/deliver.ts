@@ -15,6 +15,9 @@ export interface DeliveryOptions {
 
 const DEFAULT_REPLACE_ROUNDS = 3
 
+/** A larger pool of peers around the one a delivery started with, or undefined when there is none. */
+export type Widen = () => Promise<readonly Peer[] | undefined>
+
 /**
  * Sends one region's records, batch after batch, and keeps the per-peer tally.
  * A peer that keeps failing is abandoned, so one dead server costs a region its
@@ -62,21 +65,31 @@ export class Delivery {
    * Gives every key to its k closest peers among `peers`. The keys a failed peer
    * missed then go to the next closest live peers, round after round; a peer that
    * failed in an earlier batch fails again at once, so its keys move on too.
+   *
+   * `peers` are every peer under some prefix, so while k of them live, a key's next
+   * closest live peers are among them. With fewer left, the rest lie outside the
+   * prefix: `widen` explores further out and returns a larger pool (undefined when
+   * there is nowhere further).
    */
-  async place(peers: readonly Peer[], keys: readonly ProvideKey[], k: number): Promise<void> {
+  async place(peers: readonly Peer[], keys: readonly ProvideKey[], k: number, widen?: Widen): Promise<void> {
     const rounds = this.options.replaceRounds ?? DEFAULT_REPLACE_ROUNDS
     let pool = peers
     let sends = allocate(keys, pool, k)
     for (let round = 0; ; round++) {
       const missing = await this.deliver(pool, sends)
       if (missing.length === 0 || round === rounds) return
-      const live = pool.filter((p) => !this.abandoned.has(p.id))
+      let live = pool.filter((p) => !this.abandoned.has(p.id))
+      while (live.length < k && widen !== undefined) {
+        const wider = await widen()
+        if (wider === undefined) break
+        live = wider.filter((p) => !this.abandoned.has(p.id))
+      }
       // live peers of the last pool hold what it asked of them: only the newcomers to a key's k closest need it
       const asked = allocate(missing, pool, k)
       const wanted = allocate(missing, live, k)
       const index = new Map(pool.map((p, i) => [p.id, i]))
       sends = live.map((p, i) => {
-        const had = new Set(asked[index.get(p.id)!])
+        const had = new Set(asked[index.get(p.id) ?? -1] ?? [])
         return wanted[i].filter((key) => !had.has(key))
       })
       this.recordsReplaced += sends.reduce((n, list) => n + list.length, 0)

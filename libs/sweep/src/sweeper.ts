@@ -4,7 +4,7 @@ import { Delivery } from './deliver.ts'
 import { explorePrefix } from './explore.ts'
 import { provideOneByOne } from './plain.ts'
 import { dustDepth, regionPrefixLength } from './network-size.ts'
-import type { Clock, ClosestPeersRouter, KeySource, ProvideKey, RecordSender } from './ports.ts'
+import type { Clock, ClosestPeersRouter, KeySource, Peer, ProvideKey, RecordSender } from './ports.ts'
 import type { RegionMode, RegionReport } from './report.ts'
 
 export interface SweepPorts {
@@ -107,16 +107,33 @@ export class Sweeper {
     // too few peers under the prefix: its keys' closest peers spill into the sibling subtree
     while (exploration.peers.length < k && peerPrefix !== '') {
       peerPrefix = parentOf(peerPrefix)
+      // the proofs there stand for peers since forgotten as failed: look again
+      this.coverage.invalidate(peerPrefix)
       exploration = await explorePrefix(deps, peerPrefix, Math.max(maxLookupsPerRegion - lookups, 1), signal)
       lookups += exploration.lookups
     }
-    const peers = exploration.peers
+    let peers = exploration.peers
     const exploreMs = this.ports.clock.now() - started
+    // peers that failed left fewer than k live under the prefix (silent ones a lagging
+    // host could not rule out look alive to lookups): the keys' next closest live peers
+    // are in the sibling subtree, and every later batch needs them too
+    const widen = async (): Promise<readonly Peer[] | undefined> => {
+      if (peerPrefix === '') return undefined
+      peerPrefix = parentOf(peerPrefix)
+      // the proofs there stand for peers since forgotten as failed: look again
+      this.coverage.invalidate(peerPrefix)
+      exploration = await explorePrefix(deps, peerPrefix, Math.max(maxLookupsPerRegion - lookups, 1), signal)
+      lookups += exploration.lookups
+      // the coverage no longer lists peers that failed in earlier regions: keep the pool's own
+      const known = new Set(peers.map((p) => p.id))
+      peers = [...peers, ...exploration.peers.filter((p) => !known.has(p.id))]
+      return peers
+    }
     const delivery = this.newDelivery(signal)
     let keyCount = 0
     const sendBatch = async (batch: readonly ProvideKey[]): Promise<void> => {
       keyCount += batch.length
-      await delivery.place(peers, batch, k)
+      await delivery.place(peers, batch, k, widen)
     }
     try {
       for (const batch of head) await sendBatch(batch)

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
+import { kadKeyOf } from '@sweep/keyspace'
 import { placementOf, SimKeySet, SimNetwork, type SimHostOptions, type SimNetworkOptions } from '@sweep/simnet'
 import {
-  Delivery, provideOneByOne, sampleNetwork, Sweeper, sweepAll, type KeySource, type ProvideKey, type RecordSender, type SweepConfig
+  Delivery, provideOneByOne, sampleNetwork, Sweeper, sweepAll, type ClosestPeersRouter, type KeySource, type ProvideKey, type RecordSender, type SweepConfig
 } from '@sweep/sweep'
 
 const K = 20
@@ -23,6 +24,7 @@ async function runCycle(
     sweep?: Partial<SweepConfig>
     wrapKeys?: (k: KeySource) => KeySource
     wrapSender?: (network: SimNetwork, s: RecordSender) => RecordSender
+    wrapRouter?: (network: SimNetwork, r: ClosestPeersRouter) => ClosestPeersRouter
     deeper?: number
     /** Sweep regions of this prefix length instead of the estimate's. */
     regionBits?: number
@@ -35,7 +37,8 @@ async function runCycle(
   const sender = opts.wrapSender ? opts.wrapSender(network, host) : host
   return network.clock.run(async () => {
     const estimate = await sampleNetwork(host, K)
-    const sweeper = new Sweeper({ router: host, sender, keys: source, clock: network.clock }, { networkSize: estimate.size, ...opts.sweep })
+    const router = opts.wrapRouter ? opts.wrapRouter(network, host) : host
+    const sweeper = new Sweeper({ router, sender, keys: source, clock: network.clock }, { networkSize: estimate.size, ...opts.sweep })
     const { totals, reports } = await sweepAll(sweeper, opts.regionBits ?? estimate.prefixLength + (opts.deeper ?? 0))
     return { network, keys, totals, reports, stats: host.stats(), estimate }
   })
@@ -181,6 +184,25 @@ describe('one full sweep cycle on simnet', () => {
     expect(notReplaced).toBeLessThan(0.9)
     expect(withReplacing.totals.recordsReplaced).toBeGreaterThan(0)
     expect(without.totals.recordsReplaced).toBe(0)
+  })
+
+  it('widens past a region whose failed peers leave fewer than k live, to the next closest live servers outside it', async () => {
+    // answers that name silent servers too, as a host too loaded to trust its timeouts gives them:
+    // a region's pool then counts peers that fail on the first send
+    const namesSilent = (network: SimNetwork, router: ClosestPeersRouter): ClosestPeersRouter => ({
+      getClosestPeers: async (preimage, options) => {
+        const silent = network.trueClosest(kadKeyOf(preimage), K, { liveOnly: false }).filter((i) => !network.isReachable(i))
+        return [...await router.getClosestPeers(preimage, options), ...silent.map((i) => network.peer(i))]
+      }
+    })
+    const run = await runCycle({ servers: 1000, seed: 23, unreachableFraction: 0.3 }, 3000, { wrapRouter: namesSilent })
+    const p = placement(run)
+    const widened = run.reports.filter((r) => r.peerPrefix.length < r.prefix.length).length
+    console.log(`30% silent servers in every answer: recall ${p.recall.toFixed(4)}, ${widened} of ${run.reports.length} regions widened, ` +
+      `${run.totals.recordsReplaced} records re-placed`)
+    expect(p.recall).toBeGreaterThanOrEqual(0.98)
+    expect(widened).toBeGreaterThan(0)
+    expect(p.duplicates).toBe(0)
   })
 
   it('is deterministic: the same seed gives the same cycle', async () => {
