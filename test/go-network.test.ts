@@ -29,7 +29,7 @@ describe.skipIf(goSkipReason != null)('[go] a cluster providing to a mixed netwo
 
     const recall = await fixture.testnet.recall(keys.map((k) => k.multihash), 20, { provider })
     console.log(`mixed network: recall ${recall.mean.toFixed(4)} (go ${recall.byImpl.go?.toFixed(4)}, js ${recall.byImpl.js?.toFixed(4)}), ` +
-      `${stats.keys.regions} regions, ${stats.provides.recordsSent} records`)
+      `${stats.keys.regions} regions, ${stats.provides.recordsSent} records (${stats.provides.recordsReplaced ?? 0} re-placed); region runs ${JSON.stringify(cluster.runsByReason())}`)
     expect(recall.mean).toBeGreaterThanOrEqual(0.98)
     expect(recall.byImpl.go).toBeGreaterThanOrEqual(0.98)
     expect(recall.byImpl.js).toBeGreaterThanOrEqual(0.98)
@@ -82,7 +82,12 @@ describe.skipIf(goSkipReason != null)('[go] four workers with one identity provi
     console.log(`4 workers, one peer ID, go servers: ${held} records held of ${stats.provides.recordsSent} sent ` +
       `(${stats.provides.regionsFailed} regions failed), recall ${recall.mean.toFixed(4)}; ` +
       `lookups cut ${total('lookupsCut')} of ${total('lookups')}, query errors ${total('queryErrors')}, dial failures ${total('dialFailures')}, ` +
-      `failed peers ${total('failedPeers')}; missed holders ${JSON.stringify([...missed.values()].sort((a, b) => b - a).slice(0, 12))}`)
+      `failed peers ${total('failedPeers')}; region runs ${JSON.stringify(cluster.runsByReason())}; missed holders ${JSON.stringify([...missed.values()].sort((a, b) => b - a).slice(0, 12))}`)
+    if (held < stats.provides.recordsSent * 0.999) {
+      console.log(`more records sent than held; provides ${JSON.stringify(stats.provides)}; per region:\n${cluster.recallByRegion(keys, recall.perKey)}\n` +
+        `aborted: ${JSON.stringify(cluster.workerLog('region aborted'))}\ncoordinator warnings:\n` +
+        cluster.coordinatorWarnings().map((l) => `  ${l.time} ${l.msg} ${JSON.stringify({ ...l, msg: undefined, time: undefined, pid: undefined, hostname: undefined })}`).join('\n'))
+    }
     expect(held).toBeGreaterThanOrEqual(stats.provides.recordsSent * 0.999)
     expect(recall.mean).toBeGreaterThanOrEqual(0.98)
     await cluster.stop()

@@ -90,7 +90,7 @@ describe.skipIf(goSkipReason != null)('[go] a cluster on a mixed network of 200 
       `${sum(done, 'replaced')} records re-placed, recall against live servers ${recall.mean.toFixed(4)} ` +
       `(go ${recall.byImpl.go?.toFixed(4)}, js ${recall.byImpl.js?.toFixed(4)})`)
     if (recall.mean < 0.98) {
-      console.log(`killed at ${killedAt}; jobs:\n` + done.map((l) => `  ${l.time} ${l.worker} ${l.prefix} ${l.reason} keys ${l.keys} peers ${l.peers} failed ${l.peersFailed} dead ${l.deadPeers} replaced ${l.replaced}`).join('\n'))
+      console.log(`killed at ${killedAt}; per region:\n${cluster.recallByRegion(keys, recall.perKey)}`)
       console.log('coordinator warnings:\n' + cluster.coordinatorWarnings().map((l) => `  ${l.time} ${l.msg} ${JSON.stringify({ ...l, msg: undefined, time: undefined, pid: undefined, hostname: undefined })}`).join('\n'))
     }
     expect(recall.mean).toBeGreaterThanOrEqual(0.98)
@@ -113,6 +113,7 @@ describe.skipIf(goSkipReason != null)('[go] a cluster on a mixed network of 200 
     const longest = Math.max(...done.map((l) => Number(l.ms)))
     console.log(`${silent.length} silent servers: ${done.length} region jobs, longest ${longest} ms of a 60 s deadline, ` +
       `recall against live servers ${recall.mean.toFixed(4)} (go ${recall.byImpl.go?.toFixed(4)}, js ${recall.byImpl.js?.toFixed(4)})`)
+    if (recall.mean < 0.98) console.log(`per region:\n${cluster.recallByRegion(keys, recall.perKey)}`)
     expect(recall.mean).toBeGreaterThanOrEqual(0.98)
     expect(started.length).toBeGreaterThan(0)
     for (const s of started) expect(s.timeoutMs).toBe(60_000)

@@ -3,6 +3,8 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { decode as decodeDigest } from 'multiformats/hashes/digest'
 import { generateIdentity } from '@sweep/dht'
+import { keyHasPrefix } from '@sweep/keyspace'
+import type { ProvideKey } from '@sweep/sweep'
 import { startRedisServer, type RedisServer } from '@sweep/store'
 import { startTestnet, type Testnet, type TestnetImpl } from '@sweep/testnet'
 import { tempDir } from '../helpers.ts'
@@ -131,6 +133,28 @@ export class TestCluster {
     return [...this.workers].flatMap(([worker, proc]) => proc.logs.filter((l) => l.msg === msg).map((l) => ({ ...l, worker })))
   }
 
+  /** How many region jobs ran, by reason ('provide', 'reprovide', 'resweep', ...). */
+  runsByReason(): Record<string, number> {
+    const counts: Record<string, number> = {}
+    for (const run of this.workerLog('region done')) counts[String(run.reason)] = (counts[String(run.reason)] ?? 0) + 1
+    return counts
+  }
+
+  /**
+   * For a test whose recall fell short: recall per region over `keys` (perKey as
+   * Testnet.recall gave it), beside what each of the region's runs went through.
+   */
+  recallByRegion(keys: readonly ProvideKey[], perKey: readonly number[]): string {
+    const runs = this.workerLog('region done')
+    return [...new Set(runs.map((l) => String(l.prefix)))].sort().map((prefix) => {
+      const inRegion = keys.flatMap((k, i) => (keyHasPrefix(k.key, prefix) ? [perKey[i]] : []))
+      const recall = inRegion.reduce((a, b) => a + b, 0) / Math.max(1, inRegion.length)
+      const lines = runs.filter((l) => l.prefix === prefix).map((l) =>
+        `    ${l.time} ${l.worker} ${l.reason} keys ${l.keys} sent ${l.sent} failed ${l.failed} replaced ${l.replaced} peers ${l.peers} peersFailed ${l.peersFailed} ms ${l.ms} host ${JSON.stringify(l.host)}`)
+      return [`  region ${prefix}: recall ${recall.toFixed(4)} over ${inRegion.length} keys`, ...lines].join('\n')
+    }).join('\n')
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.workers.values(), ...this.coordinators.values()].map((p) => p.stop('SIGTERM')))
   }
@@ -141,7 +165,7 @@ export interface Stats {
   queues: { waiting: number; prioritized: number; active: number; delayed: number; failed: number }
   workers: Array<{ id: string; active: number; peerId: string }>
   cycle: { start: number; number: number; regionsDone: number; regionsTotal: number; keysProvided: number }
-  provides: { recordsSent: number; keysProvided: number; regionsOk: number; regionsFailed: number }
+  provides: { recordsSent: number; recordsReplaced?: number; keysProvided: number; regionsOk: number; regionsFailed: number }
   leader: { id: string } | null
 }
 
