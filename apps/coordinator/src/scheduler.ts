@@ -131,18 +131,20 @@ export class Scheduler {
   /** Buckets that received new keys become one burst-lane job per region. */
   private async flushDirty(): Promise<void> {
     const dirty = await this.deps.schedule.takeDirty()
-    if (dirty.length === 0) return
+    if (dirty.size === 0) return
     const trie = new PrefixTrie<true>()
     for (const prefix of this.regions.keys()) trie.set(prefix, true)
-    const regions = new Set<Prefix>()
-    for (const bucket of dirty) {
+    // per region, its newest mark
+    const regions = new Map<Prefix, number>()
+    const note = (prefix: Prefix, at: number): void => { regions.set(prefix, Math.max(at, regions.get(prefix) ?? at)) }
+    for (const [bucket, at] of dirty) {
       const enclosing = trie.longestMatch(bucket)
-      if (enclosing) regions.add(enclosing.prefix)
-      else for (const [prefix] of trie.entriesUnder(bucket)) regions.add(prefix)
+      if (enclosing) note(enclosing.prefix, at)
+      else for (const [prefix] of trie.entriesUnder(bucket)) note(prefix, at)
     }
     const busy: Prefix[] = []
-    for (const prefix of regions) {
-      const outcome = await this.provideOnce(prefix)
+    for (const [prefix, markedAt] of regions) {
+      const outcome = await this.provideOnce(prefix, markedAt)
       if (outcome === 'busy') busy.push(prefix)
     }
     // a running job may have read its keys before these arrived: ask again once it is done
@@ -150,17 +152,20 @@ export class Scheduler {
   }
 
   /**
-   * A waiting job of the region will read the new keys anyway; a running one may have
-   * read past them already, so the region waits for it rather than run twice at once.
+   * A waiting job of the region will read the new keys anyway, and so has a running one
+   * that began reading keys after they were marked. One that began before may have read
+   * past them, so the region waits for it rather than run twice at once.
    */
-  private async provideOnce(prefix: Prefix): Promise<'queued' | 'merged' | 'busy'> {
-    const out = this.inflight.get(prefix)
-    if (out !== undefined) {
-      const state = await this.deps.queue.state(out.jobId)
-      if (state === 'active') return 'busy'
-      if (state === 'waiting' || state === 'delayed' || state === 'prioritized') return 'merged'
+  private async provideOnce(prefix: Prefix, markedAt: number): Promise<'queued' | 'merged' | 'busy'> {
+    const { queue } = this.deps
+    const jobId = this.inflight.get(prefix)?.jobId ?? provideJobId(prefix)
+    const state = await queue.state(jobId)
+    if (state === 'waiting' || state === 'delayed' || state === 'prioritized') return 'merged'
+    if (state === 'active') {
+      const readFrom = await queue.keysReadFrom(jobId)
+      return readFrom !== undefined && markedAt < readFrom ? 'merged' : 'busy'
     }
-    const outcome = await this.deps.queue.requestProvide(prefix, this.traced('region.provide', prefix), this.clock ? cycleNumber(this.clock, this.now()) : 0)
+    const outcome = await queue.requestProvide(prefix, this.traced('region.provide', prefix), this.clock ? cycleNumber(this.clock, this.now()) : 0)
     if (outcome !== 'busy') this.inflight.set(prefix, { jobId: provideJobId(prefix), since: this.now() })
     return outcome
   }

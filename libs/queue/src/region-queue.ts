@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq'
 import type { Prefix } from '@sweep/keyspace'
 import { bullPrefix, connectionOf, provideJobId, regionJobId, REGIONS_QUEUE, type QueueOptions } from './names.ts'
-import { parseRegionJob, type RegionJob } from './schema.ts'
+import { parseRegionJob, type RegionJob, type RegionJobProgress } from './schema.ts'
 
 export interface RegionQueueOptions extends QueueOptions {
   /** BullMQ attempts per job (a handler throw is retried until these run out). Default 3. */
@@ -112,6 +112,13 @@ export class RegionQueue {
       failed: counts.failed ?? 0,
       completed: counts.completed ?? 0
     }
+  }
+
+  /** When the job's current run began reading its region's keys (see RegionJobProgress), if it has. */
+  async keysReadFrom(jobId: string): Promise<number | undefined> {
+    const progress = (await this.#queue.getJob(jobId))?.progress
+    const at = typeof progress === 'object' && progress !== null ? (progress as Partial<RegionJobProgress>).keysReadFrom : undefined
+    return typeof at === 'number' ? at : undefined
   }
 
   /** State of one job by id ('unknown' when there is none). */

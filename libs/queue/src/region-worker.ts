@@ -1,8 +1,9 @@
 import { Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq'
+import type { Redis } from 'ioredis'
 import type { RegionReport } from '@sweep/sweep'
 import { bullPrefix, connectionOf, REGIONS_QUEUE, resultJobId, RESULTS_QUEUE, type QueueOptions } from './names.ts'
 import { resultJobOptions } from './result-consumer.ts'
-import { parseRegionJob, parseRegionReport, type RegionJob, type RegionResult } from './schema.ts'
+import { parseRegionJob, parseRegionReport, type RegionJob, type RegionJobProgress, type RegionResult } from './schema.ts'
 
 export interface RegionWorkerOptions extends QueueOptions {
   readonly workerId: string
@@ -175,6 +176,7 @@ export class RegionWorker {
         running.handBack = true
         throw new HandBack('worker is shutting down: job handed back')
       }
+      await job.updateProgress({ keysReadFrom: await this.#redisMicros() } satisfies RegionJobProgress)
       call = this.#track(this.#handler(data, { jobId, signal: running.controller.signal }))
       const returned = await untilAborted(call, running.controller.signal)
       // A malformed report counts as a handler error here, where it can still be retried.
@@ -199,6 +201,14 @@ export class RegionWorker {
       if (outcome === 'handed-back') this.#handedBack++
       else if (this.#closing !== undefined) this.#finishedWhileClosing++
     }
+  }
+
+  /** Redis' clock, which also dates dirty marks: the two compare on any machine. */
+  async #redisMicros(): Promise<number> {
+    // BullMQ types its client by the few commands it needs; on its Redis backend it is ioredis
+    const client = await this.#worker.getBackend().client as unknown as Pick<Redis, 'time'>
+    const [seconds, micros] = await client.time()
+    return Number(seconds) * 1e6 + Number(micros)
   }
 
   #track<T>(call: Promise<T>): Promise<T> {

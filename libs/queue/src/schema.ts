@@ -122,3 +122,12 @@ export function parseRegionReport(data: unknown): RegionReport {
 export function parseRegionResult(data: unknown): RegionResult {
   return parseWith(regionResultSchema, 'region result', data)
 }
+
+/**
+ * A region job's BullMQ progress, written as a run starts. keysReadFrom: Redis' clock (µs)
+ * before the handler reads any key, so every key stored before it is in the run; dirty
+ * marks carry the same clock, which lets the leader merge new keys into the running job.
+ */
+export interface RegionJobProgress {
+  readonly keysReadFrom: number
+}

@@ -181,7 +181,7 @@ function prefixOfBucket(cache: NameCache, bucket: number, bucketBits: number): s
  */
 export async function addCountNative(
   context: KeystoreContext, generation: number, packed: PackedMultihashes, journal: AddJournal,
-  options: { markDirty?: boolean; now?: number } = {}
+  options: { markDirty?: boolean } = {}
 ): Promise<{ added: number; buckets: number[] }> {
   const { bytes, offsets } = packed
   const n = packedCount(packed)
@@ -261,7 +261,7 @@ export async function addCountNative(
         fresh.push(ids[g])
       }
     }
-    await settle(context, generation, { token: entry.token, added, buckets: fresh, mark: options.markDirty === true, now: options.now })
+    await settle(context, generation, { token: entry.token, added, buckets: fresh, mark: options.markDirty === true })
     return { added, buckets: fresh }
   } finally {
     journal.end()
@@ -297,18 +297,18 @@ function writeBulkLength(out: Buffer, at: number, length: number): number {
 
 /**
  * Settles a native add (token), adding its new members to the total and, with mark, marking
- * buckets dirty (HSETNX semantics); without a token, only adds and marks.
+ * buckets dirty; without a token, only adds and marks.
  */
 export async function settle(
   context: KeystoreContext, generation: number,
-  change: { token?: string; added: number; buckets: readonly number[]; mark: boolean; now?: number }
+  change: { token?: string; added: number; buckets: readonly number[]; mark: boolean }
 ): Promise<void> {
   if (change.token === undefined && change.added === 0 && (!change.mark || change.buckets.length === 0)) return
   const cache = cachedNames(context, generation)
   const { names } = context
   await runScript(context.redis, 'sweepKeystoreSettle',
     [names.keystoreTotal(generation), names.dirty, names.keystoreUnsettled, names.keystoreRecountNeeded],
-    [change.token ?? '', change.added, change.now ?? Date.now(), change.buckets.map((bucket) => prefixOfBucket(cache, bucket, context.bucketBits)).join(''),
+    [change.token ?? '', change.added, change.buckets.map((bucket) => prefixOfBucket(cache, bucket, context.bucketBits)).join(''),
       context.bucketBits, change.mark ? '1' : ''])
 }
 
@@ -321,19 +321,18 @@ export function distinctBuckets(packed: PackedMultihashes, bucketBits: number): 
  * Adds multihashes to a generation and counts the new ones, without telling which: one
  * packed script call per ~1024 members, all in one pipeline, the total counter kept in the
  * same calls. With markDirty, each bucket that got a new key is marked in the schedule's
- * dirty hash in that call too (HSETNX semantics, as ScheduleStore.markDirty writes it), so
+ * dirty hash in that call too (as ScheduleStore.markDirty writes it), so
  * a key is never stored without its mark; while a native add is unsettled, every bucket of
  * the call is (see sweepKeystoreAddCount). Returns the count and the buckets with new keys.
  */
 export async function addCountToGeneration(
   context: KeystoreContext, generation: number, packed: PackedMultihashes,
-  options: { once?: boolean; markDirty?: boolean; now?: number } = {}
+  options: { once?: boolean; markDirty?: boolean } = {}
 ): Promise<{ added: number; buckets: number[] }> {
   const calls = planPackedCalls(packed, context.bucketBits)
   if (calls.length === 0) return { added: 0, buckets: [] }
   const cache = cachedNames(context, generation)
   const total = context.names.keystoreTotal(generation)
-  const now = String(options.now ?? Date.now())
   const pipeline = context.redis.pipeline()
   for (const call of calls) {
     const keys = call.buckets.map((bucket) => (cache.names[bucket] ??= bucketName(context, generation, bucket)))
@@ -341,7 +340,7 @@ export async function addCountToGeneration(
     const args: Array<string | Buffer> = [options.once ? '1' : '', call.members]
     if (options.markDirty) {
       keys.push(context.names.dirty, context.names.keystoreUnsettled)
-      args.push(now, call.buckets.map((bucket) => prefixOfBucket(cache, bucket, context.bucketBits)).join(''))
+      args.push(call.buckets.map((bucket) => prefixOfBucket(cache, bucket, context.bucketBits)).join(''))
     }
     queueScript(pipeline, 'sweepKeystoreAddCount', keys, args)
   }

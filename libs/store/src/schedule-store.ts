@@ -3,6 +3,9 @@ import { parsePrefix, type Prefix } from '@sweep/keyspace'
 import { DEFAULT_NAMESPACE, storeKeys, type StoreKeys } from './names.ts'
 import { defineScripts, execPipeline, runScript } from './scripts.ts'
 
+/** Any mark in microseconds since 1970 is past this; one in milliseconds is not before the year 5000. */
+const MICROSECOND_MARKS = 1e14
+
 /** Proof of leadership for writes that only the current leader may make. */
 export interface Fence {
   readonly leaderId: string
@@ -105,12 +108,11 @@ export class ScheduleStore {
     await this.fencedWrite(fence, [], [record], `recordRegion(${JSON.stringify(record.prefix)})`)
   }
 
-  /** Notes regions holding keys that await a provide job; keeps the earliest time per region. */
-  async markDirty(prefixes: readonly Prefix[], now = Date.now()): Promise<void> {
+  /** Notes regions holding keys that await a provide job, at Redis' clock (see takeDirty). */
+  async markDirty(prefixes: readonly Prefix[]): Promise<void> {
     if (prefixes.length === 0) return
-    const pipeline = this.redis.pipeline()
-    for (const prefix of prefixes) pipeline.hsetnx(this.names.dirty, parsePrefix(prefix, 'dirty prefix'), now)
-    await execPipeline(pipeline)
+    for (const prefix of prefixes) parsePrefix(prefix, 'dirty prefix')
+    await runScript(this.redis, 'sweepMarkDirty', [this.names.dirty], prefixes)
   }
 
   /**
@@ -122,10 +124,16 @@ export class ScheduleStore {
     await this.redis.publish(this.names.dirtyWake, '1')
   }
 
-  /** The dirty regions, cleared in the same step so a mark made meanwhile is never lost. */
-  async takeDirty(): Promise<Prefix[]> {
-    const [prefixes] = await execPipeline(this.redis.multi().hkeys(this.names.dirty).del(this.names.dirty))
-    return (prefixes as string[]).sort()
+  /**
+   * The dirty marks, cleared in the same step so a mark made meanwhile is never lost: each
+   * prefix with the Redis time (µs) of its newest mark. Keys are stored no later than their
+   * mark, so a job that began reading keys after it has them.
+   */
+  async takeDirty(): Promise<Map<Prefix, number>> {
+    const [marks] = await execPipeline(this.redis.multi().hgetall(this.names.dirty).del(this.names.dirty))
+    // a mark written before marks held microseconds (a millisecond count) dates nothing
+    const time = (at: string): number => (Number(at) >= MICROSECOND_MARKS ? Number(at) : Number.POSITIVE_INFINITY)
+    return new Map(Object.entries(marks as Record<string, string>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([prefix, at]) => [prefix, time(at)]))
   }
 
   async heartbeat(info: WorkerInfo, ttlMs: number): Promise<void> {

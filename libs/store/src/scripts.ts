@@ -1,25 +1,28 @@
 import type { ChainableCommander, Redis } from 'ioredis'
 
 /**
- * Lua defining mark(dirty, prefixes, width, now): marks each prefix of the concatenation not
- * marked yet (HSETNX semantics: the oldest mark stays), a few thousand per HMGET so unpack
- * stays within Lua's stack.
+ * Lua defining mark_all(dirty, marks) and mark(dirty, prefixes, width), which marks each
+ * prefix of a concatenation. A mark holds Redis' own clock (TIME, in microseconds) at its
+ * writing, and the newest mark wins: the leader compares it with when a running job began
+ * reading keys (also Redis' clock), to tell whether the job read these keys already. A few
+ * thousand fields per HSET keep unpack within Lua's stack.
  */
-const MARK = `local function mark(dirty, prefixes, width, now)
-  local count = #prefixes / width
-  for from = 1, count, 2000 do
-    local marks = {}
-    for i = from, math.min(count, from + 1999) do marks[#marks + 1] = string.sub(prefixes, (i - 1) * width + 1, i * width) end
-    local present = redis.call('HMGET', dirty, unpack(marks))
-    local unmarked = {}
-    for i = 1, #marks do
-      if not present[i] then
-        unmarked[#unmarked + 1] = marks[i]
-        unmarked[#unmarked + 1] = now
-      end
+const MARK = `local function mark_all(dirty, marks)
+  local time = redis.call('TIME')
+  local now = time[1] .. string.format('%06d', tonumber(time[2]))
+  for from = 1, #marks, 2000 do
+    local fields = {}
+    for i = from, math.min(#marks, from + 1999) do
+      fields[#fields + 1] = marks[i]
+      fields[#fields + 1] = now
     end
-    if #unmarked > 0 then redis.call('HSET', dirty, unpack(unmarked)) end
+    redis.call('HSET', dirty, unpack(fields))
   end
+end
+local function mark(dirty, prefixes, width)
+  local marks = {}
+  for i = 1, #prefixes / width do marks[i] = string.sub(prefixes, (i - 1) * width + 1, i * width) end
+  if #marks > 0 then mark_all(dirty, marks) end
 end
 `
 
@@ -71,20 +74,19 @@ return table.concat(out)`
    * The add that only counts. KEYS[1..m] buckets, KEYS[m+1] the generation's total counter,
    * KEYS[m+2] the dirty hash and KEYS[m+3] the unsettled-adds hash when marking. ARGV[1] '' (permanent) or '1' (once), ARGV[2] the
    * members: per bucket a 2-byte count, then per member a 2-byte length and its bytes. When
-   * marking, ARGV[3] now and ARGV[4] the buckets' prefixes, all of one length, concatenated.
+   * marking, ARGV[3] the buckets' prefixes, all of one length, concatenated.
    * A permanent add is one HSET per bucket: it counts new fields and turns an existing once
    * member permanent without counting it; a once add is HSETNX per member. Adds the new
-   * count to the total, marks the buckets that got new members like HSETNX would (the
-   * oldest mark stays), and returns {new members, one '1' or '0' per bucket}. While a native
+   * count to the total, marks the buckets that got new members (see MARK), and returns {new members, one '1' or '0' per bucket}. While a native
    * add is unsettled (under way, or died before its count), every bucket of the call is
    * marked, new members or not: that add may have stored these very members without marking
    * them, and this call, a retry perhaps, is what finds them already stored.
    */
   sweepKeystoreAddCount: {
     keys: 0,
-    lua: `local once = ARGV[1] == '1'
+    lua: `${MARK}local once = ARGV[1] == '1'
 local blob = ARGV[2]
-local marking = ARGV[4] ~= nil
+local marking = ARGV[3] ~= nil
 local m = #KEYS - (marking and 3 or 1)
 local markAll = marking and redis.call('EXISTS', KEYS[m + 3]) == 1
 local byte, sub = string.byte, string.sub
@@ -92,7 +94,7 @@ local at = 1
 local added = 0
 local flags = {}
 local marks = {}
-local width = marking and #ARGV[4] / m or 0
+local width = marking and #ARGV[3] / m or 0
 for b = 1, m do
   local hi, lo = byte(blob, at, at + 1)
   local n = hi * 256 + lo
@@ -124,31 +126,21 @@ for b = 1, m do
   if fresh > 0 then
     added = added + fresh
     flags[b] = '1'
-    if marking then marks[#marks + 1] = sub(ARGV[4], (b - 1) * width + 1, b * width) end
+    if marking then marks[#marks + 1] = sub(ARGV[3], (b - 1) * width + 1, b * width) end
   else
     flags[b] = '0'
-    if markAll then marks[#marks + 1] = sub(ARGV[4], (b - 1) * width + 1, b * width) end
+    if markAll then marks[#marks + 1] = sub(ARGV[3], (b - 1) * width + 1, b * width) end
   end
 end
 if added > 0 then redis.call('INCRBY', KEYS[m + 1], added) end
-if #marks > 0 then
-  local present = redis.call('HMGET', KEYS[m + 2], unpack(marks))
-  local unmarked = {}
-  for i = 1, #marks do
-    if not present[i] then
-      unmarked[#unmarked + 1] = marks[i]
-      unmarked[#unmarked + 1] = ARGV[3]
-    end
-  end
-  if #unmarked > 0 then redis.call('HSET', KEYS[m + 2], unpack(unmarked)) end
-end
+if #marks > 0 then mark_all(KEYS[m + 2], marks) end
 return {added, table.concat(flags)}`
   },
   /**
    * What follows a native add's HSETs (addCountNative), or marks buckets without an add.
    * KEYS[1] the total counter, [2] the dirty hash, [3] the unsettled-adds hash, [4] the
    * recount-needed flag. ARGV[1] the add's entry in [3] ('' for none), [2] new members,
-   * [3] now, [4] prefixes to mark, concatenated, [5] their length, [6] '1' to mark.
+   * [3] prefixes to mark, concatenated, [4] their length, [5] '1' to mark.
    * Settles the entry: counts the new members only while it is still there (when a repair
    * took it, it asks for another recount instead, its writes having run partly before and
    * partly after the last one). When another writer's add is unsettled, marks every bucket
@@ -158,11 +150,11 @@ return {added, table.concat(flags)}`
   sweepKeystoreSettle: {
     keys: 4,
     lua: `${MARK}local token = ARGV[1]
-local prefixes = ARGV[4]
+local prefixes = ARGV[3]
 local counted = 1
 if token ~= '' then
   local writer = string.match(token, '^(.*:)')
-  if ARGV[6] == '1' then
+  if ARGV[5] == '1' then
     for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
       if string.sub(field, 1, #writer) ~= writer then
         prefixes = redis.call('HGET', KEYS[3], token) or prefixes
@@ -178,14 +170,14 @@ if counted == 1 then
 else
   redis.call('SET', KEYS[4], '1')
 end
-if ARGV[6] == '1' and #prefixes > 0 then mark(KEYS[2], prefixes, tonumber(ARGV[5]), ARGV[3]) end
+if ARGV[5] == '1' then mark(KEYS[2], prefixes, tonumber(ARGV[4])) end
 return counted`
   },
   /**
    * Repairs what adds that died left. KEYS[1] the unsettled-adds hash, [2] the recount-needed
    * flag, [3] the dirty hash, [4] the current generation. ARGV[1] the writer liveness key
-   * prefix, [2] now, [3] bucketBits, [4] bucket name prefix (`<ns>:ks:`), [5] hex digits
-   * of a bucket, [6] total counter prefix, [7] '1' to recount even when not asked to.
+   * prefix, [2] bucketBits, [3] bucket name prefix (`<ns>:ks:`), [4] hex digits of a
+   * bucket, [5] total counter prefix, [6] '1' to recount even when not asked to.
    * An entry whose writer's liveness key expired is dead: its buckets are marked and it is
    * dropped, and a recount is asked for. The recount runs only when no live writer has an
    * add under way, since one whose HSETs ran but whose count has not would be counted twice;
@@ -196,25 +188,25 @@ return counted`
   sweepKeystoreRepair: {
     keys: 4,
     lua: `${MARK}local repaired, live = 0, 0
-local width = tonumber(ARGV[3])
+local width = tonumber(ARGV[2])
 for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
   local writer = string.match(field, '^(.*):') or field
   if redis.call('EXISTS', ARGV[1] .. writer) == 1 then
     live = live + 1
   else
-    mark(KEYS[3], redis.call('HGET', KEYS[1], field) or '', width, ARGV[2])
+    mark(KEYS[3], redis.call('HGET', KEYS[1], field) or '', width)
     redis.call('HDEL', KEYS[1], field)
     redis.call('SET', KEYS[2], '1')
     repaired = repaired + 1
   end
 end
-if live > 0 or (ARGV[7] ~= '1' and redis.call('EXISTS', KEYS[2]) == 0) then return {repaired, live, -1} end
+if live > 0 or (ARGV[6] ~= '1' and redis.call('EXISTS', KEYS[2]) == 0) then return {repaired, live, -1} end
 local generation = redis.call('GET', KEYS[4]) or '0'
-local base = ARGV[4] .. generation .. ':'
-local format = '%0' .. ARGV[5] .. 'x'
+local base = ARGV[3] .. generation .. ':'
+local format = '%0' .. ARGV[4] .. 'x'
 local n = 0
 for b = 0, 2 ^ width - 1 do n = n + redis.call('HLEN', base .. string.format(format, b)) end
-redis.call('SET', ARGV[6] .. generation, n)
+redis.call('SET', ARGV[5] .. generation, n)
 redis.call('DEL', KEYS[2])
 return {repaired, live, n}`
   },
@@ -304,6 +296,12 @@ local removes = tonumber(ARGV[3])
 for i = 4, 3 + removes do redis.call('HDEL', KEYS[3], ARGV[i]) end
 for i = 4 + removes, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 return 1`
+  },
+  /** KEYS[1] the dirty hash; ARGV the prefixes to mark (see MARK). */
+  sweepMarkDirty: {
+    keys: 1,
+    lua: `${MARK}mark_all(KEYS[1], ARGV)
+return #ARGV`
   },
   /** KEYS[1] workers hash, [2] expiry zset; ARGV[1] now. Drops workers whose heartbeat expired. */
   sweepPruneWorkers: {

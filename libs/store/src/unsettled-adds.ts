@@ -91,11 +91,11 @@ export interface AddRepair {
  * between the count and the new total. The recount reads every bucket's HLEN inside Redis
  * (about 20 ms for 2^16 buckets); while adds keep running it waits for a later call.
  */
-export async function repairUnsettledAdds(context: KeystoreContext, options: { recount?: boolean; now?: number } = {}): Promise<AddRepair> {
+export async function repairUnsettledAdds(context: KeystoreContext, options: { recount?: boolean } = {}): Promise<AddRepair> {
   const { names, bucketBits, namespace } = context
   const [repaired, running, total] = await runScript(context.redis, 'sweepKeystoreRepair',
     [names.keystoreUnsettled, names.keystoreRecountNeeded, names.dirty, names.keystoreGeneration],
-    [names.keystoreWriterPrefix, options.now ?? Date.now(), bucketBits, `${namespace}:ks:`, Math.ceil(bucketBits / 4),
+    [names.keystoreWriterPrefix, bucketBits, `${namespace}:ks:`, Math.ceil(bucketBits / 4),
       names.keystoreTotal(0).slice(0, -1), options.recount ? '1' : '']) as [number, number, number]
   return total < 0 ? { repaired, running } : { repaired, running, total }
 }

@@ -2,7 +2,7 @@ import { hash, randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { prefixOf } from '@sweep/keyspace'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Keystore, ScheduleStore, storeKeys } from '../src/index.ts'
+import { Keystore, ScheduleStore } from '../src/index.ts'
 import { sha256Head } from '../src/bucket-hash.ts'
 import { packMultihashes, planPackedCalls } from '../src/packed-add.ts'
 import { hex, kadKey, multihash, multihashes, startTestRedis, type TestRedis } from './redis.ts'
@@ -122,21 +122,36 @@ describe('Keystore.addCount', () => {
       }), { numRuns: 25 })
   })
 
-  it('with markDirty, marks exactly the buckets that got new keys, keeping an older mark', async () => {
+  it('with markDirty, marks exactly the buckets that got new keys, each with Redis\' clock at its newest mark', async () => {
     const keystore = await Keystore.open(t.redis, { namespace: 'count-dirty', bucketBits: 6 })
     const schedule = new ScheduleStore(t.redis, 'count-dirty')
     const keys = multihashes(40, 'dirty')
+    const redisMicros = async (): Promise<number> => { const [s, us] = await t.redis.time(); return Number(s) * 1e6 + Number(us) }
     await keystore.addCount(keys.slice(0, 20))
-    await schedule.markDirty(['000000'], 1234)
+    const beforeRegion = await redisMicros()
+    await schedule.markDirty(['01'])
+    const beforeAdd = await redisMicros()
 
     const outcome = await keystore.addCount(keys, { markDirty: true })
+    const afterAdd = await redisMicros()
     const expected = [...new Set(keys.slice(20).map((k) => prefixOf(kadKey(k), 6)))]
     expect([...outcome.buckets].map((b) => keystore.bucketPrefix(b)).sort()).toEqual(expected.sort())
-    expect(await t.redis.hget(storeKeys('count-dirty').dirty, '000000')).toBe('1234')
-    expect(await schedule.takeDirty()).toEqual([...new Set(['000000', ...expected])].sort())
+    const marks = await schedule.takeDirty()
+    expect([...marks.keys()]).toEqual(['01', ...expected].sort())
+    expect(marks.get('01')).toBeGreaterThanOrEqual(beforeRegion)
+    expect(marks.get('01')).toBeLessThanOrEqual(beforeAdd)
+    for (const prefix of expected) {
+      expect(marks.get(prefix)).toBeGreaterThanOrEqual(beforeAdd)
+      expect(marks.get(prefix)).toBeLessThanOrEqual(afterAdd)
+    }
+
+    // a later mark of the same bucket replaces the earlier
+    await keystore.addCount([multihash(40, 'dirty')], { markDirty: true })
+    const [[, again]] = [...await schedule.takeDirty()]
+    expect(again).toBeGreaterThan(afterAdd)
 
     // nothing new, nothing marked
     await keystore.addCount(keys, { markDirty: true })
-    expect(await schedule.takeDirty()).toEqual([])
+    expect(await schedule.takeDirty()).toEqual(new Map())
   })
 })
