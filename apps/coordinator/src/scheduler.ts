@@ -207,7 +207,6 @@ export class Scheduler {
       metrics.regionJobs.inc({ reason: result.job.reason, outcome: 'error' })
       return
     }
-    if (this.inflight.get(prefix)?.jobId === result.jobId) this.inflight.delete(prefix)
     let update = applyResult(this.regions, result, this.deps.retry)
     if (update.remove.length > 0) {
       const upsert = await Promise.all(update.upsert.map(async (r) => (this.regions.has(r.prefix) ? r : { ...r, keys: await this.deps.countKeys(r.prefix) })))
@@ -226,6 +225,9 @@ export class Scheduler {
     } else {
       this.retryAt.delete(prefix)
     }
+    // only now: a tick between the writes above would find the region neither in flight
+    // nor provided, and run it again at once
+    if (this.inflight.get(prefix)?.jobId === result.jobId) this.inflight.delete(prefix)
     if (result.report !== undefined) this.planResweeps(result.report, result.job.cycle)
     if (result.report) metrics.observeReport(result.report, result.job.reason)
     else metrics.regionJobs.inc({ reason: result.job.reason, outcome: 'error' })
