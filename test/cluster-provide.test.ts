@@ -61,6 +61,8 @@ describe('a cluster of real processes providing to 80 real kad-dht servers', () 
     const cluster = fixture.cluster({ namespace: 'sigkill', lockDuration: '3s' })
     await cluster.startCoordinator('coordinator-1')
     await Promise.all([cluster.startWorker('worker-1'), cluster.startWorker('worker-2')])
+    // the schedule's first pass done: new keys joining its jobs would start no provide job
+    await cluster.waitForCycle()
     const keys = await randomCids(CIDS)
     await cluster.provide(keys.map((k) => cidOf(k.multihash)))
     // kill whichever worker starts a provide job first, while it runs
