@@ -3,7 +3,8 @@
  * and dial they meet, servers that die while a provide runs, and a region that
  * loses a large share of its holders at once. Real coordinator and worker
  * processes, a mixed network of unmodified go and js servers. One testnet
- * serves the file: each test takes down more of it, so they run in order.
+ * serves the deaths: each test takes down more of it, so they run in order. The
+ * silent servers get a network of their own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -98,6 +99,15 @@ describe.skipIf(goSkipReason != null)('[go] a cluster on a mixed network of 200 
     expect(settled.ran).toBeGreaterThan(0)
     await cluster.stop()
   }, 900_000)
+})
+
+// Its own network: on the one the tests above leave (a quarter of it killed), 30% more silent
+// makes half of every routing table dead or silent, past the 30% the issue names. There one
+// region's exploration missed live servers in 1 CI run of 3 (recall 0.974, the region 0.90).
+describe.skipIf(goSkipReason != null)('[go] a cluster on a mixed network of 200 servers, 30% of them silent', () => {
+  let fixture: ClusterFixture
+  beforeAll(async () => { fixture = await ClusterFixture.start('silent', 200, 'mixed') }, 240_000)
+  afterAll(async () => { await fixture?.stop() })
 
   it('[go] 30% of the servers silent: recall ≥ 0.98 against the live servers, and no region job runs past its own deadline', async () => {
     const { testnet } = fixture

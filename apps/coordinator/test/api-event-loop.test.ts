@@ -134,7 +134,9 @@ describe('the API under hostile bodies', () => {
     expect(tally).toMatchObject({ accepted: 0, invalidCount: 1_000_000 })
     expect(tally.invalid).toHaveLength(100)
     expect(tally.invalid[99]).toMatchObject({ line: 100, error: expect.stringContaining('not a CID') })
-    expect(run.longestTurnCpuMs).toBeLessThan(50)
+    // a collection of the 4 MB body's garbage can land in one turn (50.2 ms once in CI, 10-25
+    // typical); the stall this guards against took 10.8 s
+    expect(run.longestTurnCpuMs).toBeLessThan(100)
     // wall time, so with room for a loaded machine; before the fix this took seconds (minutes for the 1 MiB line)
     expect(run.slowestStatsMs).toBeLessThan(1000)
     expect(elapsed).toBeLessThan(10_000)
