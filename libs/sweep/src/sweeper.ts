@@ -104,19 +104,12 @@ export class Sweeper {
     let peerPrefix = prefix
     let exploration = await explorePrefix(deps, peerPrefix, maxLookupsPerRegion, signal)
     let lookups = exploration.lookups
-    // too few peers under the prefix: its keys' closest peers spill into the sibling subtree
-    while (exploration.peers.length < k && peerPrefix !== '') {
-      peerPrefix = parentOf(peerPrefix)
-      // the proofs there stand for peers since forgotten as failed: look again
-      this.coverage.invalidate(peerPrefix)
-      exploration = await explorePrefix(deps, peerPrefix, Math.max(maxLookupsPerRegion - lookups, 1), signal)
-      lookups += exploration.lookups
-    }
     let peers = exploration.peers
-    const exploreMs = this.ports.clock.now() - started
-    // peers that failed left fewer than k live under the prefix (silent ones a lagging
-    // host could not rule out look alive to lookups): the keys' next closest live peers
-    // are in the sibling subtree, and every later batch needs them too
+    /**
+     * The keys' closest peers lie partly in the sibling subtree: too few peers under the
+     * prefix, or failures left fewer than k of them live (silent ones a lagging host could
+     * not rule out look alive to lookups). Explores the parent prefix; the pool only grows.
+     */
     const widen = async (): Promise<readonly Peer[] | undefined> => {
       if (peerPrefix === '') return undefined
       peerPrefix = parentOf(peerPrefix)
@@ -129,6 +122,8 @@ export class Sweeper {
       peers = [...peers, ...exploration.peers.filter((p) => !known.has(p.id))]
       return peers
     }
+    while (peers.length < k) if (await widen() === undefined) break
+    const exploreMs = this.ports.clock.now() - started
     const delivery = this.newDelivery(signal)
     let keyCount = 0
     const sendBatch = async (batch: readonly ProvideKey[]): Promise<void> => {
