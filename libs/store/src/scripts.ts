@@ -8,6 +8,7 @@ import type { ChainableCommander, Redis } from 'ioredis'
  * thousand fields per HSET keep unpack within Lua's stack.
  */
 const MARK = `local function mark_all(dirty, marks)
+  if #marks == 0 then return end
   local time = redis.call('TIME')
   local now = time[1] .. string.format('%06d', tonumber(time[2]))
   for from = 1, #marks, 2000 do
@@ -22,7 +23,7 @@ end
 local function mark(dirty, prefixes, width)
   local marks = {}
   for i = 1, #prefixes / width do marks[i] = string.sub(prefixes, (i - 1) * width + 1, i * width) end
-  if #marks > 0 then mark_all(dirty, marks) end
+  mark_all(dirty, marks)
 end
 `
 
@@ -77,10 +78,11 @@ return table.concat(out)`
    * marking, ARGV[3] the buckets' prefixes, all of one length, concatenated.
    * A permanent add is one HSET per bucket: it counts new fields and turns an existing once
    * member permanent without counting it; a once add is HSETNX per member. Adds the new
-   * count to the total, marks the buckets that got new members (see MARK), and returns {new members, one '1' or '0' per bucket}. While a native
-   * add is unsettled (under way, or died before its count), every bucket of the call is
-   * marked, new members or not: that add may have stored these very members without marking
-   * them, and this call, a retry perhaps, is what finds them already stored.
+   * count to the total, marks the buckets that got new members (see MARK), and returns
+   * {new members, one '1' or '0' per bucket}. While a native add is unsettled (under way,
+   * or died before its count), every bucket of the call is marked, new members or not: that
+   * add may have stored these very members without marking them, and this call, a retry
+   * perhaps, is what finds them already stored.
    */
   sweepKeystoreAddCount: {
     keys: 0,
@@ -133,7 +135,7 @@ for b = 1, m do
   end
 end
 if added > 0 then redis.call('INCRBY', KEYS[m + 1], added) end
-if #marks > 0 then mark_all(KEYS[m + 2], marks) end
+mark_all(KEYS[m + 2], marks)
 return {added, table.concat(flags)}`
   },
   /**
