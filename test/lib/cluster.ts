@@ -123,9 +123,10 @@ export class TestCluster {
     }, timeoutMs, 1000)
   }
 
-  /** What the coordinators logged at warn level or above (re-sweep plans, failed regions). */
-  coordinatorWarnings(): LogLine[] {
+  /** What the coordinators logged at warn level or above (re-sweep plans, failed regions), a line each, for a test that fell short. */
+  coordinatorWarnings(): string {
     return [...this.coordinators.values()].flatMap((c) => c.logs.filter((l) => Number(l.level) >= 40))
+      .map((l) => `  ${l.time} ${l.msg} ${JSON.stringify({ ...l, msg: undefined, time: undefined, pid: undefined, hostname: undefined })}`).join('\n')
   }
 
   /** What the workers logged with this message, each line tagged with its worker's name. */
