@@ -95,10 +95,11 @@ describe('live resizing: workers join and leave mid-cycle', () => {
       `with the stored estimate ${timeOf(ready) - joiner.spawnedAt} ms (startupMs ${String(ready.startupMs)}); first job ${joinMs} ms after spawn`)
     expect(ready.networkFrom).toBe('redis')
     // It takes a job as soon as its host is up, not after measuring (34–39 s before the
-    // stored estimate was used). Host start-up itself is process work that a loaded CI box
-    // stretches (3.7–5.0 s seen here), so the 5 s goal is the idle figure in the note, and
-    // the wall-clock bound below only catches a return to measuring first.
-    expect(timeOf(firstJob) - timeOf(ready)).toBeLessThan(1000)
+    // stored estimate was used). Host start-up and the first job fetch are process work that
+    // a loaded CI box stretches (host 3.7–5.0 s, first job 1.2 s after ready seen there), so
+    // the 5 s goal is the idle figure in the note, and the wall-clock bounds below only catch
+    // a return to measuring first.
+    expect(timeOf(firstJob) - timeOf(ready)).toBeLessThan(5000)
     expect(joinMs).toBeLessThan(15_000)
     // the estimate is still refined: the joiner measures in the background and stores it
     await joiner.proc.waitForLog((l) => l.msg === 'measured the network', 60_000)
