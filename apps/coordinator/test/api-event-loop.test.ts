@@ -114,7 +114,8 @@ describe('the API under hostile bodies', () => {
     const tally = await run.response.json() as Tally
     expect(tally).toMatchObject({ accepted: 2, added: 2, invalidCount: 1 })
     expect(tally.invalid[0]).toMatchObject({ line: 2, error: `${long.length} characters long; a CID is at most ${MAX_CID_CHARS}, so it was not decoded` })
-    expect(run.longestTurnCpuMs).toBeLessThan(50)
+    // room for a garbage collection landing in one turn, as in the JSON test below
+    expect(run.longestTurnCpuMs).toBeLessThan(100)
     // wall time, so with room for a loaded machine; before the fix this took seconds (minutes for the 1 MiB line)
     expect(run.slowestStatsMs).toBeLessThan(1000)
     expect(coordinator.isLeader()).toBe(true)

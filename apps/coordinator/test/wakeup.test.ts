@@ -22,7 +22,8 @@ describe('Wakeup', () => {
     w.wake()
     const t0 = performance.now()
     await w.sleep(5000, never)
-    expect(performance.now() - t0).toBeLessThan(100)
+    // far below the 5 s sleep it ends, with room for a loaded machine
+    expect(performance.now() - t0).toBeLessThan(1000)
     const t1 = performance.now()
     await w.sleep(50, never)
     expect(performance.now() - t1).toBeGreaterThanOrEqual(45)
