@@ -1,8 +1,8 @@
 import { hash } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { bucketOfMultihash } from './bucket-hash.ts'
+import { bucketOfMultihash, sha256Head } from './bucket-hash.ts'
 import { bucketKey, type StoreKeys } from './names.ts'
-import { execPipeline, queueScript, runScript } from './scripts.ts'
+import { execPipeline, execWrites, queueScript, REBUCKETED, runScript } from './scripts.ts'
 
 /** What the keystore and its resets share about one namespace's keystore. */
 export interface KeystoreContext {
@@ -86,6 +86,8 @@ export const STORED_ALREADY = 0
 export const ADDED = 1
 /** Added to the generation being built, and present in the one it replaces. */
 export const ADDED_KEPT = 2
+/** Not written: the generation was re-bucketed meanwhile, so the key goes to the current one. */
+export const REWRITE = 3
 
 /**
  * Adds multihashes to a generation's buckets, all script calls in one pipeline;
@@ -95,7 +97,7 @@ export const ADDED_KEPT = 2
  */
 export async function addToGeneration(
   context: KeystoreContext, generation: number, multihashes: readonly Uint8Array[],
-  options: { once?: boolean; compareWith?: number; count?: boolean } = {}
+  options: { once?: boolean; compareWith?: number; count?: boolean; forwardBits?: number } = {}
 ): Promise<Uint8Array> {
   const outcomes = new Uint8Array(multihashes.length)
   const calls = planCalls(multihashes, context.bucketBits)
@@ -106,40 +108,114 @@ export async function addToGeneration(
     const keys = call.buckets.map((bucket) => bucketName(context, generation, bucket))
     if (compare !== undefined) for (const bucket of call.buckets) keys.push(bucketName(context, compare, bucket))
     if (options.count) keys.push(context.names.keystoreTotal(generation))
-    queueScript(pipeline, 'sweepKeystoreAdd', keys,
-      [options.once ? '1' : '', call.buckets.length, compare === undefined ? '' : '1', ...call.counts, ...call.fields])
+    const args = [options.once ? '1' : '', call.buckets.length, compare === undefined ? '' : '1', ...call.counts, ...call.fields]
+    if (options.forwardBits !== undefined) args.push(childrenOf(call.fields, context.bucketBits, options.forwardBits))
+    queueScript(pipeline, 'sweepKeystoreAdd', keys, args)
   }
-  const replies = await execPipeline(pipeline)
+  const replies = await execWrites(pipeline)
   calls.forEach((call, i) => {
-    const reply = replies[i] as string
-    for (let j = 0; j < call.positions.length; j++) outcomes[call.positions[j]] = reply.charCodeAt(j) - 48
+    const reply = replies[i]
+    if (reply === REBUCKETED) for (const position of call.positions) outcomes[position] = REWRITE
+    else for (let j = 0; j < call.positions.length; j++) outcomes[call.positions[j]] = (reply as string).charCodeAt(j) - 48
   })
   return outcomes
 }
 
 /**
  * Deletes multihashes (with onlyOnce, only those still flagged once) and lowers the
- * generation's total in the same steps; returns how many went.
+ * generation's total in the same steps; returns how many went, and those to remove from
+ * the current generation again, this one having been re-bucketed meanwhile.
  */
 export async function removeFromGeneration(
-  context: KeystoreContext, generation: number, multihashes: readonly Uint8Array[], onlyOnce: boolean
-): Promise<number> {
+  context: KeystoreContext, generation: number, multihashes: readonly Uint8Array[], onlyOnce: boolean, forwardBits?: number
+): Promise<{ removed: number; rewrite: Uint8Array[] }> {
   const calls = planCalls(multihashes, context.bucketBits)
-  if (calls.length === 0) return 0
+  const rewrite: Uint8Array[] = []
+  if (calls.length === 0) return { removed: 0, rewrite }
   const pipeline = context.redis.pipeline()
   for (const call of calls) {
     const keys = call.buckets.map((bucket) => bucketName(context, generation, bucket))
     keys.push(context.names.keystoreTotal(generation), context.names.keystoreRecountNeeded)
-    queueScript(pipeline, 'sweepKeystoreRemove', keys,
-      [onlyOnce ? '1' : '', call.buckets.length, ...call.counts, ...call.fields])
+    const args = [onlyOnce ? '1' : '', call.buckets.length, ...call.counts, ...call.fields]
+    if (forwardBits !== undefined) args.push(childrenOf(call.fields, context.bucketBits, forwardBits))
+    queueScript(pipeline, 'sweepKeystoreRemove', keys, args)
   }
   let removed = 0
-  for (const n of await execPipeline(pipeline)) removed += n as number
-  return removed
+  const replies = await execWrites(pipeline)
+  calls.forEach((call, i) => {
+    if (replies[i] === REBUCKETED) for (const position of call.positions) rewrite.push(multihashes[position])
+    else removed += replies[i] as number
+  })
+  return { removed, rewrite }
 }
 
-export async function currentGeneration(context: KeystoreContext): Promise<number> {
-  return Number(await context.redis.get(context.names.keystoreGeneration) ?? 0)
+/** A generation, and the keystore context at that generation's bucket bits. */
+export interface GenerationView {
+  readonly generation: number
+  readonly context: KeystoreContext
+  /** The bits of the re-bucketing copying this generation: writes tell each key's child at these bits. */
+  readonly forwardBits?: number
+}
+
+/** The current generation and its bits, read in one step (a re-bucketing switches both at once). */
+export async function currentView(context: KeystoreContext): Promise<GenerationView> {
+  const { names } = context
+  const [generation, bits, forwardBits] = await runScript(context.redis, 'sweepKeystoreCurrent',
+    [names.keystoreGeneration, names.keystoreConfig, names.keystoreRebucket], []) as [number, number, number]
+  return forwardBits > 0 ? { generation, context: withBits(context, bits), forwardBits } : { generation, context: withBits(context, bits) }
+}
+
+/**
+ * One byte per multihash: its child bucket under a re-bucketing to forwardBits, as the
+ * write scripts take it (see FORWARD in rebucket-scripts.ts).
+ */
+export function childrenOf(multihashes: Iterable<Uint8Array>, bucketBits: number, forwardBits: number): Buffer {
+  const mask = 2 ** (forwardBits - bucketBits) - 1
+  const bytes: number[] = []
+  for (const multihash of multihashes) bytes.push((sha256Head(multihash) >>> (32 - forwardBits)) & mask)
+  return Buffer.from(bytes)
+}
+
+/** The bits of a generation: its own field when a re-bucketing wrote one, else the keystore's. */
+export async function generationBits(context: KeystoreContext, generation: number): Promise<number> {
+  const [own, keystore] = await context.redis.hmget(context.names.keystoreConfig, `bits:${generation}`, 'bucketBits')
+  return Number(own ?? keystore ?? context.bucketBits)
+}
+
+/** A write refused by one re-bucketing's switch goes to the new generation; more than one switch in a write is a fault. */
+const MAX_WRITE_ATTEMPTS = 3
+
+export function assertWriteAttempt(attempt: number, pending: number): void {
+  if (attempt > MAX_WRITE_ATTEMPTS) {
+    throw new Error(`${pending} keys were refused by ${MAX_WRITE_ATTEMPTS} generations in a row (each re-bucketed as the write reached it); the rest was written, try these again`)
+  }
+}
+
+/** Up to n distinct members of random buckets of a generation (HRANDFIELD): keys in sparse buckets are a little more likely. */
+export async function randomMembers({ generation, context }: GenerationView, n: number): Promise<Buffer[]> {
+  const picked = new Map<string, Buffer>()
+  const buckets = 2 ** context.bucketBits
+  for (let round = 0; round < 20 && picked.size < n; round++) {
+    const pipeline = context.redis.pipeline()
+    const want = Math.min(4096, 2 * (n - picked.size))
+    for (let i = 0; i < want; i++) pipeline.hrandfieldBuffer(bucketName(context, generation, Math.floor(Math.random() * buckets)))
+    for (const field of await execPipeline(pipeline)) {
+      if (field instanceof Buffer && picked.size < n) picked.set(field.toString('hex'), field)
+    }
+  }
+  return [...picked.values()]
+}
+
+/** One context object per bits, so what is cached per context (bucket names) stays cached. */
+const contextsByBits = new WeakMap<KeystoreContext, Map<number, KeystoreContext>>()
+
+export function withBits(context: KeystoreContext, bucketBits: number): KeystoreContext {
+  if (context.bucketBits === bucketBits) return context
+  let byBits = contextsByBits.get(context)
+  if (byBits === undefined) contextsByBits.set(context, byBits = new Map())
+  let derived = byBits.get(bucketBits)
+  if (derived === undefined) byBits.set(bucketBits, derived = { ...context, bucketBits })
+  return derived
 }
 
 const DELETE_CHUNK = 2048
@@ -149,10 +225,11 @@ const DELETE_CHUNK = 2048
  * directly rather than SCANning the whole keyspace for them.
  */
 export async function deleteGeneration(context: KeystoreContext, generation: number): Promise<void> {
-  const buckets = 2 ** context.bucketBits
+  const atBits = withBits(context, await generationBits(context, generation))
+  const buckets = 2 ** atBits.bucketBits
   for (let first = 0; first < buckets; first += DELETE_CHUNK) {
     const pipeline = context.redis.pipeline()
-    for (let bucket = first; bucket < Math.min(buckets, first + DELETE_CHUNK); bucket++) pipeline.unlink(bucketName(context, generation, bucket))
+    for (let bucket = first; bucket < Math.min(buckets, first + DELETE_CHUNK); bucket++) pipeline.unlink(bucketName(atBits, generation, bucket))
     await execPipeline(pipeline)
   }
   await execPipeline(context.redis.pipeline()
@@ -161,15 +238,17 @@ export async function deleteGeneration(context: KeystoreContext, generation: num
 }
 
 /**
- * Deletes generations that are neither current nor being built by a live reset: what a
- * reset leaves when its process dies before commit, or an old generation whose
+ * Deletes generations that are neither current nor being built by a live reset or a
+ * re-bucketing: what a reset leaves when its process dies before commit, or an old generation whose
  * background cleanup was cut short. Returns the generations deleted.
  */
 export async function deleteOrphanGenerations(context: KeystoreContext): Promise<number[]> {
   const names = context.names
-  const [current, resetting, tracked] = await runScript(context.redis, 'sweepKeystoreGenerations',
-    [names.keystoreGeneration, names.keystoreResetLock, names.keystoreGenerations], []) as [string, string, string[]]
-  const orphans = tracked.filter((generation) => generation !== current && generation !== resetting).map(Number)
+  const [current, resetting, tracked, rebucketFrom, rebucketTo] = await runScript(context.redis, 'sweepKeystoreGenerations',
+    [names.keystoreGeneration, names.keystoreResetLock, names.keystoreGenerations, names.keystoreRebucket], []) as [string, string, string[], string, string]
+  // a re-bucketing's two generations stay while its state does, its mover gone or not: the next leader resumes it
+  const kept = new Set([current, resetting, rebucketFrom, rebucketTo])
+  const orphans = tracked.filter((generation) => !kept.has(generation)).map(Number)
   for (const generation of orphans) await deleteGeneration(context, generation)
   return orphans
 }

@@ -2,11 +2,12 @@ import type { Redis } from 'ioredis'
 import { keyHasPrefix, parsePrefix, type Prefix } from '@sweep/keyspace'
 import type { ProvideKey } from '@sweep/sweep'
 import {
-  addToGeneration, bucketName, currentGeneration, deleteOrphanGenerations, planCalls, removeFromGeneration, sha256,
-  STORED_ALREADY, WRITE_CHUNK, type KeystoreContext
+  addToGeneration, assertWriteAttempt, bucketName, currentView, randomMembers, deleteOrphanGenerations, planCalls, removeFromGeneration, sha256,
+  REWRITE, STORED_ALREADY, WRITE_CHUNK, type GenerationView, type KeystoreContext
 } from './keystore-generations.ts'
 import { bucketOfMultihash } from './bucket-hash.ts'
 import { GenerationReset, type KeystoreReset } from './keystore-reset.ts'
+import { Rebucketing, type RebucketState } from './keystore-rebucket.ts'
 import { checkListpackConfig } from './listpack.ts'
 import { bucketBitsFor, DEFAULT_BUCKET_BITS, KeystoreMissingError, TARGET_PER_BUCKET } from './keystore-config.ts'
 import { bucketRange, DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
@@ -26,7 +27,11 @@ export interface StoredKey extends ProvideKey {
 
 export interface KeystoreOptions {
   namespace?: string
-  /** Buckets are the first bucketBits bits of the kad key (1 to 24, default 16); fixed when the keystore is created. */
+  /**
+   * Buckets are the first bucketBits bits of the kad key (1 to 24, default 16) when the
+   * keystore is created here. A keystore that has fewer is to be re-bucketed to this many
+   * (bitsWanted); one that has more, having grown, keeps them.
+   */
   bucketBits?: number
   /**
    * Create the keystore when the namespace has none (default true). A worker opens with
@@ -69,6 +74,8 @@ export class Keystore {
   private readonly context: KeystoreContext
   private readonly resetLockTtlMs: number
   private readonly journal: AddJournal
+  /** The bits asked for at open, or the keystore's then (see bitsWanted). */
+  private wantedBits = 0
   /** Native adds resume at this time after a failure. */
   private nativeAfter = 0
   private nativeError: string | undefined
@@ -91,21 +98,27 @@ export class Keystore {
     defineScripts(redis)
     const names = storeKeys(namespace)
     if (options.create !== false) await redis.hsetnx(names.keystoreConfig, 'bucketBits', options.bucketBits ?? DEFAULT_BUCKET_BITS)
-    const stored = await redis.hget(names.keystoreConfig, 'bucketBits')
-    if (stored === null) throw new KeystoreMissingError(namespace)
-    const bucketBits = Number(stored)
-    if (options.bucketBits !== undefined && options.bucketBits !== bucketBits) {
-      throw new Error(`bucketBits: the keystore in namespace "${namespace}" was created with bucketBits ${bucketBits}; it cannot be opened with ${options.bucketBits} (omit the option to use the stored value, or use a new namespace)`)
-    }
-    const context: KeystoreContext = { redis, namespace, names, bucketBits }
+    if (await redis.hget(names.keystoreConfig, 'bucketBits') === null) throw new KeystoreMissingError(namespace)
+    const { context } = await currentView({ redis, namespace, names, bucketBits: DEFAULT_BUCKET_BITS })
     await deleteOrphanGenerations(context)
     const warnings = await checkListpackConfig(redis)
     const keystore = new Keystore(context, warnings, resetLockTtlMs, options.writerTtlMs)
-    const perBucket = await keystore.total() / 2 ** bucketBits
-    if (perBucket > TARGET_PER_BUCKET) {
-      warnings.push(`the keystore averages ${Math.round(perBucket)} keys per bucket (bucketBits ${bucketBits}); past hash-max-listpack-entries (1024) a bucket turns into a hashtable and costs about 3× the memory per key. For a set this large, import into a new namespace created with bucketBits ${bucketBitsFor(await keystore.total())} (sweep coordinator --bucket-bits).`)
-    }
+    keystore.wantedBits = Math.max(context.bucketBits, options.bucketBits ?? 0)
     return keystore
+  }
+
+  /**
+   * The bucket bits the keystore should have now: those asked for at open (when more than
+   * it has), or more when its buckets average past TARGET_PER_BUCKET, so they stay
+   * listpack-encoded. The leader re-buckets to them (beginRebucket).
+   */
+  async bitsWanted(): Promise<{ current: number; wanted: number; perBucket: number }> {
+    const { context } = await this.view()
+    const total = await this.total()
+    const perBucket = total / 2 ** context.bucketBits
+    // twice the set's size: a set growing steadily then re-buckets about once per doubling
+    const grown = perBucket > TARGET_PER_BUCKET ? bucketBitsFor(2 * total) : context.bucketBits
+    return { current: context.bucketBits, wanted: Math.max(this.wantedBits, grown), perBucket }
   }
 
   /** Adds keys; returns those that were not in the set before, in input order. */
@@ -113,8 +126,16 @@ export class Keystore {
     const added: Uint8Array[] = []
     for (let start = 0; start < multihashes.length; start += WRITE_CHUNK) {
       const chunk = multihashes.slice(start, start + WRITE_CHUNK)
-      const generation = await this.generation()
-      const outcomes = await addToGeneration(this.context, generation, chunk, { once: options.once === true, count: true })
+      const outcomes = new Uint8Array(chunk.length).fill(REWRITE)
+      // positions still to write: all of them, then those a re-bucketing's switch refused
+      let pending = chunk.map((_, position) => position)
+      for (let attempt = 1; pending.length > 0; attempt++) {
+        assertWriteAttempt(attempt, pending.length)
+        const { generation, context, forwardBits } = await this.view()
+        const written = await addToGeneration(context, generation, pending.map((position) => chunk[position]), { once: options.once === true, count: true, forwardBits })
+        pending.forEach((position, i) => { outcomes[position] = written[i] })
+        pending = pending.filter((position) => outcomes[position] === REWRITE)
+      }
       outcomes.forEach((outcome, position) => { if (outcome !== STORED_ALREADY) added.push(chunk[position]) })
     }
     return added
@@ -130,17 +151,23 @@ export class Keystore {
    */
   async addCount(
     multihashes: readonly Uint8Array[] | PackedMultihashes, options: { once?: boolean; markDirty?: boolean } = {}
-  ): Promise<{ added: number; buckets: Set<number> }> {
+  ): Promise<{ added: number; prefixes: Set<Prefix> }> {
     const packed = Array.isArray(multihashes) ? packMultihashes(multihashes) : multihashes as PackedMultihashes
     let added = 0
-    const buckets = new Set<number>()
+    const prefixes = new Set<Prefix>()
     for (let start = 0; start < packedCount(packed); start += COUNT_CHUNK) {
-      const chunk = packedSlice(packed, start, Math.min(packedCount(packed), start + COUNT_CHUNK))
-      const outcome = await this.addCountChunk(await this.generation(), chunk, options.once === true, options.markDirty === true)
-      added += outcome.added
-      for (const bucket of outcome.buckets) buckets.add(bucket)
+      let chunk = packedSlice(packed, start, Math.min(packedCount(packed), start + COUNT_CHUNK))
+      for (let attempt = 1; packedCount(chunk) > 0; attempt++) {
+        assertWriteAttempt(attempt, packedCount(chunk))
+        const view = await this.view()
+        const outcome = await this.addCountChunk(view, chunk, options.once === true, options.markDirty === true)
+        added += outcome.added
+        const bits = view.context.bucketBits
+        for (const bucket of outcome.buckets) prefixes.add(bucket.toString(2).padStart(bits, '0'))
+        chunk = packMultihashes(outcome.rewrite)
+      }
     }
-    return { added, buckets }
+    return { added, prefixes }
   }
 
 
@@ -152,21 +179,26 @@ export class Keystore {
    * chunk is marked, and the attempt's journal entry is left to a repair (its writer
    * retired), which recounts the total.
    */
-  private async addCountChunk(generation: number, chunk: PackedMultihashes, once: boolean, markDirty: boolean): Promise<{ added: number; buckets: number[] }> {
-    if (!once && Date.now() >= this.nativeAfter) {
+  private async addCountChunk(
+    view: GenerationView, chunk: PackedMultihashes, once: boolean, markDirty: boolean
+  ): Promise<{ added: number; buckets: number[]; rewrite: Uint8Array[] }> {
+    const { generation, context, forwardBits } = view
+    // native HSETs forward nothing to a re-bucketing's copy, so while one runs adds take the script
+    if (!once && forwardBits === undefined && Date.now() >= this.nativeAfter) {
       try {
-        return await addCountNative(this.context, generation, chunk, this.journal, { markDirty })
+        // nor are they refused: ones that land in a generation just re-bucketed are merged (Rebucketing)
+        return { ...await addCountNative(context, generation, chunk, this.journal, { markDirty }), rewrite: [] }
       } catch (error) {
         this.nativeAfter = Date.now() + NATIVE_RETRY_MS
         this.nativeError = (error as Error).message
       }
       await this.journal.retire()
-      const outcome = await addCountToGeneration(this.context, generation, chunk, { markDirty })
-      await settle(this.context, generation, { added: 0, buckets: distinctBuckets(chunk, this.bucketBits), mark: markDirty })
+      const outcome = await addCountToGeneration(context, generation, chunk, { markDirty })
+      await settle(context, generation, { added: 0, buckets: distinctBuckets(chunk, context.bucketBits), mark: markDirty })
       await this.repairUnsettledAdds()
       return outcome
     }
-    return addCountToGeneration(this.context, generation, chunk, { once, markDirty })
+    return addCountToGeneration(context, generation, chunk, { once, markDirty, forwardBits })
   }
 
   /** Why the last native add fell back to the script, if one did. */
@@ -195,25 +227,27 @@ export class Keystore {
   }
 
   async lookup(multihash: Uint8Array): Promise<{ stored: boolean; once: boolean }> {
-    const [{ buckets: [bucket], fields: [field] }] = planCalls([multihash], this.bucketBits)
-    const value = await this.context.redis.hget(this.bucket(await this.generation(), bucket), field)
+    const { generation, context } = await this.view()
+    const [{ buckets: [bucket], fields: [field] }] = planCalls([multihash], context.bucketBits)
+    const value = await this.context.redis.hget(bucketName(context, generation, bucket), field)
     return { stored: value !== null, once: value === '1' }
   }
 
   /** The exact number of keys whose kad key starts with prefix. */
   async count(prefix: Prefix = ''): Promise<number> {
     parsePrefix(prefix)
-    const generation = await this.generation()
-    if (prefix.length > this.bucketBits) {
+    const { generation, context } = await this.view()
+    if (prefix.length > context.bucketBits) {
       let n = 0
-      for (const key of await this.readBucketFields(generation, bucketRange(prefix, this.bucketBits).first)) if (keyHasPrefix(sha256(key), prefix)) n++
+      const fields = await this.context.redis.hkeysBuffer(bucketName(context, generation, bucketRange(prefix, context.bucketBits).first))
+      for (const key of fields) if (keyHasPrefix(sha256(key), prefix)) n++
       return n
     }
-    const { first, end } = bucketRange(prefix, this.bucketBits)
+    const { first, end } = bucketRange(prefix, context.bucketBits)
     let n = 0
     for (let from = first; from < end; from += PIPELINE_BUCKETS) {
       const pipeline = this.context.redis.pipeline()
-      for (let bucket = from; bucket < Math.min(end, from + PIPELINE_BUCKETS); bucket++) pipeline.hlen(this.bucket(generation, bucket))
+      for (let bucket = from; bucket < Math.min(end, from + PIPELINE_BUCKETS); bucket++) pipeline.hlen(bucketName(context, generation, bucket))
       for (const length of await execPipeline(pipeline)) n += length as number
     }
     return n
@@ -224,7 +258,8 @@ export class Keystore {
    * no add that died is waiting for repairUnsettledAdds().
    */
   async total(): Promise<number> {
-    return Math.max(0, Number(await this.context.redis.get(this.context.names.keystoreTotal(await this.generation())) ?? 0))
+    const { generation } = await this.view()
+    return Math.max(0, Number(await this.context.redis.get(this.context.names.keystoreTotal(generation)) ?? 0))
   }
 
   /**
@@ -258,16 +293,17 @@ export class Keystore {
   async *keys(prefix: Prefix, batchSize: number): AsyncIterable<StoredKey[]> {
     parsePrefix(prefix)
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize: expected a positive integer, got ${batchSize}`)
-    const generation = await this.generation()
-    const { first, end } = bucketRange(prefix, this.bucketBits)
-    const filter = prefix.length > this.bucketBits
-    const perBucket = Math.max(1, await this.total() / 2 ** this.bucketBits)
+    const view = await this.view()
+    const bits = view.context.bucketBits
+    const { first, end } = bucketRange(prefix, bits)
+    const filter = prefix.length > bits
+    const perBucket = Math.max(1, await this.total() / 2 ** bits)
     // Buckets per pipeline: about batchSize keys' worth. A sparse keystore (a region
     // spanning thousands of near-empty buckets) reads up to 4096 per round trip: at 256
     // a burst job for one new CID on a 3-bit region spent ~0.5 s in 32 round trips.
     const step = Math.min(MAX_BUCKETS_PER_READ, Math.max(1, Math.ceil(batchSize / perBucket)))
     const read = (from: number) => {
-      const pending = this.readBuckets(generation, from, Math.min(end, from + step))
+      const pending = this.readBuckets(view, from, Math.min(end, from + step))
       pending.catch(() => {}) // a consumer that stops early never awaits the prefetch
       return pending
     }
@@ -299,35 +335,26 @@ export class Keystore {
     if (!(Number.isInteger(n) && n >= 0)) throw new Error(`sample: expected a non-negative integer count, got ${n}`)
     const total = await this.total()
     if (n === 0 || total === 0) return []
-    const picked = new Map<string, Buffer>()
-    if (total <= 4 * n || total <= 2 ** this.bucketBits) {
-      for await (const batch of this.keys('', 10_000)) for (const { multihash } of batch) picked.set(Buffer.from(multihash).toString('hex'), Buffer.from(multihash))
-      return shuffle([...picked.values()]).slice(0, n)
+    const view = await this.view()
+    if (total <= 4 * n || total <= 2 ** view.context.bucketBits) {
+      const all = new Map<string, Buffer>()
+      for await (const batch of this.keys('', 10_000)) for (const { multihash } of batch) all.set(Buffer.from(multihash).toString('hex'), Buffer.from(multihash))
+      return shuffle([...all.values()]).slice(0, n)
     }
-    const generation = await this.generation()
-    const buckets = 2 ** this.bucketBits
-    for (let round = 0; round < 20 && picked.size < n; round++) {
-      const pipeline = this.context.redis.pipeline()
-      const want = Math.min(PIPELINE_BUCKETS, 2 * (n - picked.size))
-      for (let i = 0; i < want; i++) pipeline.hrandfieldBuffer(this.bucket(generation, Math.floor(Math.random() * buckets)))
-      for (const field of await execPipeline(pipeline)) {
-        if (field instanceof Buffer && picked.size < n) picked.set(field.toString('hex'), field)
-      }
-    }
-    return [...picked.values()]
+    return randomMembers(view, n)
   }
 
   /** Starts building a replacement set; only one reset runs at a time per namespace. */
   async beginReset(): Promise<KeystoreReset> {
     const { redis, names } = this.context
-    const base = await this.generation()
+    const { generation: base, context } = await this.view()
     const generation = await runScript(redis, 'sweepKeystoreBeginReset',
       [names.keystoreResetLock, names.keystoreGenerationSeq, names.keystoreGenerations], [this.resetLockTtlMs]) as number
     if (generation === 0) {
       const ttl = await redis.pttl(names.keystoreResetLock)
       throw new Error(`a reset is already in progress (its lock expires in ${Math.max(0, Math.ceil(ttl / 1000))} s unless it keeps adding)`)
     }
-    return new GenerationReset(this.context, generation, base, this.resetLockTtlMs)
+    return new GenerationReset(context, generation, base, this.resetLockTtlMs)
   }
 
   /**
@@ -338,10 +365,28 @@ export class Keystore {
    */
   async resumeReset(generation: number, lockTtlMs = this.resetLockTtlMs): Promise<KeystoreReset> {
     const { redis, names } = this.context
-    const base = await this.generation()
+    const { generation: base, context } = await this.view()
     const renewed = await runScript(redis, 'sweepKeystoreRenewReset', [names.keystoreResetLock], [generation, lockTtlMs])
     if (renewed !== 1) throw new Error(`the reset of generation ${generation} no longer holds the reset lock (it expired, or was committed or aborted)`)
-    return new GenerationReset(this.context, generation, base, lockTtlMs)
+    return new GenerationReset(context, generation, base, lockTtlMs)
+  }
+
+  /** The re-bucketing under way, if any (see Rebucketing). */
+  rebucketState(): Promise<RebucketState | undefined> {
+    return Rebucketing.state(this.context)
+  }
+
+  /**
+   * Starts moving the keystore online to toBits bucket bits; undefined when a reset or
+   * another re-bucketing holds the lock. The caller runs it: `(await begin…)?.run()`.
+   */
+  beginRebucket(toBits: number): Promise<Rebucketing | undefined> {
+    return Rebucketing.begin(this.context, toBits, this.resetLockTtlMs)
+  }
+
+  /** Takes up a re-bucketing whose mover is gone (its lock expired); undefined if none is, or it is still moving. */
+  resumeRebucket(): Promise<Rebucketing | undefined> {
+    return Rebucketing.resume(this.context, this.resetLockTtlMs)
   }
 
   /** Where the keystore lives, for state kept beside it (the API's chunked reset uploads). */
@@ -349,32 +394,31 @@ export class Keystore {
     return { redis: this.context.redis, namespace: this.context.namespace }
   }
 
-  private generation(): Promise<number> {
-    return currentGeneration(this.context)
-  }
-
-  private bucket(generation: number, bucket: number): string {
-    return bucketName(this.context, generation, bucket)
+  /** The current generation at its bits, read afresh by each call: a re-bucketing may switch both. */
+  private view(): Promise<GenerationView> {
+    return currentView(this.context)
   }
 
   private async removeWhere(multihashes: readonly Uint8Array[], onlyOnce: boolean): Promise<number> {
     let removed = 0
     for (let start = 0; start < multihashes.length; start += WRITE_CHUNK) {
-      const generation = await this.generation()
-      removed += await removeFromGeneration(this.context, generation, multihashes.slice(start, start + WRITE_CHUNK), onlyOnce)
+      let pending = multihashes.slice(start, start + WRITE_CHUNK)
+      for (let attempt = 1; pending.length > 0; attempt++) {
+        assertWriteAttempt(attempt, pending.length)
+        const { generation, context, forwardBits } = await this.view()
+        const outcome = await removeFromGeneration(context, generation, pending, onlyOnce, forwardBits)
+        removed += outcome.removed
+        pending = outcome.rewrite
+      }
     }
     return removed
   }
 
   /** Each bucket as its flat [field, value, field, value, ...] reply. */
-  private async readBuckets(generation: number, from: number, end: number): Promise<Buffer[][]> {
+  private async readBuckets({ generation, context }: GenerationView, from: number, end: number): Promise<Buffer[][]> {
     const pipeline = this.context.redis.pipeline()
-    for (let bucket = from; bucket < end; bucket++) pipeline.callBuffer('HGETALL', this.bucket(generation, bucket))
+    for (let bucket = from; bucket < end; bucket++) pipeline.callBuffer('HGETALL', bucketName(context, generation, bucket))
     return await execPipeline(pipeline) as Buffer[][]
-  }
-
-  private async readBucketFields(generation: number, bucket: number): Promise<Buffer[]> {
-    return this.context.redis.hkeysBuffer(this.bucket(generation, bucket))
   }
 }
 

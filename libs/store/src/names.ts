@@ -42,12 +42,16 @@ export interface StoreKeys {
   /** Every generation that may still have buckets: the current one, a reset in progress, leftovers. */
   readonly keystoreGenerations: string
   readonly keystoreResetLock: string
-  /** Native adds under way: `<writer>:<seq>` → the prefixes of the buckets the add touches, concatenated. */
+  /** Native adds under way: `<writer>:<seq>` → the prefix width (2 digits), then the prefixes of the buckets the add touches. */
   readonly keystoreUnsettled: string
   /** Set when a total may be off (an add died between its writes and its count); cleared by a recount. */
   readonly keystoreRecountNeeded: string
   /** Prefix of the per-writer liveness keys (`<prefix><writer>`, with a short expiry). */
   readonly keystoreWriterPrefix: string
+  /** A re-bucketing under way: from, to (generations), fromBits, toBits, phase, cursor. */
+  readonly keystoreRebucket: string
+  /** Bit per bucket of the generation being re-bucketed: written since it was copied. */
+  readonly keystoreRebucketTouched: string
   keystoreTotal(generation: number): string
 }
 
@@ -72,6 +76,9 @@ export function storeKeys(namespace: string = DEFAULT_NAMESPACE): StoreKeys {
     keystoreUnsettled: `${base}:ks:unsettled`,
     keystoreRecountNeeded: `${base}:ks:recount-needed`,
     keystoreWriterPrefix: `${base}:ks:writer:`,
+    // the write scripts derive these (and `<rebucket>:copied`) from a total counter's name (see FORWARD)
+    keystoreRebucket: `${base}:ks:rebucket`,
+    keystoreRebucketTouched: `${base}:ks:rebucket:touched`,
     keystoreTotal: (generation) => `${base}:ks:total:${generation}`
   }
 }

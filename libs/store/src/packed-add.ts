@@ -1,8 +1,8 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { sha256Head } from './bucket-hash.ts'
-import { bucketName, CALL_MEMBERS, type KeystoreContext } from './keystore-generations.ts'
+import { bucketName, CALL_MEMBERS, childrenOf, type KeystoreContext } from './keystore-generations.ts'
 import { encodeCommand, RespPipe } from './resp-pipe.ts'
-import { execPipeline, queueScript, runScript } from './scripts.ts'
+import { execWrites, queueScript, REBUCKETED, runScript } from './scripts.ts'
 import type { AddJournal } from './unsettled-adds.ts'
 
 /**
@@ -207,10 +207,10 @@ export async function addCountNative(
   try {
     const head = encodeCommand(['SET', entry.writerKey, '1', 'PX', String(entry.ttlMs)]).toString('latin1') +
       `*4\r\n$4\r\nHSET\r\n$${context.names.keystoreUnsettled.length}\r\n${context.names.keystoreUnsettled}\r\n` +
-      `$${entry.token.length}\r\n${entry.token}\r\n$${(groups.length - 1) * width}\r\n`
+      `$${entry.token.length}\r\n${entry.token}\r\n$${2 + (groups.length - 1) * width}\r\n${String(width).padStart(2, '0')}`
     const payload = takePayload(size + head.length + 2)
     let at = payload.write(head, 0, 'latin1')
-    // the entry's value, every touched bucket's prefix, is filled in by the loop below
+    // the entry's value, the prefix width then every touched bucket's prefix, is filled in by the loop below
     let prefixAt = at
     at += (groups.length - 1) * width
     payload[at++] = 13
@@ -323,14 +323,16 @@ export function distinctBuckets(packed: PackedMultihashes, bucketBits: number): 
  * same calls. With markDirty, each bucket that got a new key is marked in the schedule's
  * dirty hash in that call too (as ScheduleStore.markDirty writes it), so
  * a key is never stored without its mark; while a native add is unsettled, every bucket of
- * the call is (see sweepKeystoreAddCount). Returns the count and the buckets with new keys.
+ * the call is (see sweepKeystoreAddCount). Returns the count, the buckets with new keys, and
+ * the keys to add to the current generation again, this one having been re-bucketed meanwhile.
  */
 export async function addCountToGeneration(
   context: KeystoreContext, generation: number, packed: PackedMultihashes,
-  options: { once?: boolean; markDirty?: boolean } = {}
-): Promise<{ added: number; buckets: number[] }> {
+  options: { once?: boolean; markDirty?: boolean; forwardBits?: number } = {}
+): Promise<{ added: number; buckets: number[]; rewrite: Uint8Array[] }> {
   const calls = planPackedCalls(packed, context.bucketBits)
-  if (calls.length === 0) return { added: 0, buckets: [] }
+  const rewrite: Uint8Array[] = []
+  if (calls.length === 0) return { added: 0, buckets: [], rewrite }
   const cache = cachedNames(context, generation)
   const total = context.names.keystoreTotal(generation)
   const pipeline = context.redis.pipeline()
@@ -341,16 +343,37 @@ export async function addCountToGeneration(
     if (options.markDirty) {
       keys.push(context.names.dirty, context.names.keystoreUnsettled)
       args.push(call.buckets.map((bucket) => prefixOfBucket(cache, bucket, context.bucketBits)).join(''))
-    }
+    } else args.push('')
+    if (options.forwardBits !== undefined) args.push(childrenOf(membersOfCall(call), context.bucketBits, options.forwardBits))
     queueScript(pipeline, 'sweepKeystoreAddCount', keys, args)
   }
-  const replies = await execPipeline(pipeline) as Array<[number, string]>
+  const replies = await execWrites(pipeline)
   let added = 0
   const buckets: number[] = []
   calls.forEach((call, i) => {
-    const [n, fresh] = replies[i]
+    if (replies[i] === REBUCKETED) {
+      rewrite.push(...membersOfCall(call))
+      return
+    }
+    const [n, fresh] = replies[i] as [number, string]
     added += n
     for (let b = 0; b < fresh.length; b++) if (fresh.charCodeAt(b) === 49 /* '1' */) buckets.push(call.buckets[b])
   })
-  return { added, buckets }
+  return { added, buckets, rewrite }
+}
+
+/** The multihashes of a packed call, back out of its blob. */
+function membersOfCall(call: PackedCall): Uint8Array[] {
+  const members: Uint8Array[] = []
+  let at = 0
+  for (let b = 0; b < call.buckets.length; b++) {
+    const n = call.members.readUInt16BE(at)
+    at += 2
+    for (let j = 0; j < n; j++) {
+      const length = call.members.readUInt16BE(at)
+      members.push(call.members.subarray(at + 2, at + 2 + length))
+      at += 2 + length
+    }
+  }
+  return members
 }

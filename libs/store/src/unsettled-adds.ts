@@ -11,10 +11,11 @@ export const DEFAULT_WRITER_TTL_MS = 5000
  * buckets dirty; a process killed between the two would leave keys that are stored but
  * neither counted nor marked, and since a retry finds them stored it would count and
  * mark nothing either (a key then waited for its slot, up to 22 h). So before its HSETs,
- * in the same request, an add writes an entry `<writer>:<seq>` → the prefixes of every
- * bucket it touches, and the second step deletes it. An entry whose writer's liveness key
- * (set with each add, refreshed while adds are under way) has expired belongs to an add
- * that died: repairUnsettledAdds marks its buckets and recounts the total.
+ * in the same request, an add writes an entry `<writer>:<seq>` → the prefix width (two
+ * digits) and the prefixes of every bucket it touches, and the second step deletes it. An
+ * entry whose writer's liveness key (set with each add, refreshed while adds are under way)
+ * has expired belongs to an add that died: repairUnsettledAdds marks its buckets and
+ * recounts the total.
  */
 export class AddJournal {
   private readonly context: KeystoreContext
@@ -92,10 +93,9 @@ export interface AddRepair {
  * (about 20 ms for 2^16 buckets); while adds keep running it waits for a later call.
  */
 export async function repairUnsettledAdds(context: KeystoreContext, options: { recount?: boolean } = {}): Promise<AddRepair> {
-  const { names, bucketBits, namespace } = context
+  const { names, namespace } = context
   const [repaired, running, total] = await runScript(context.redis, 'sweepKeystoreRepair',
-    [names.keystoreUnsettled, names.keystoreRecountNeeded, names.dirty, names.keystoreGeneration],
-    [names.keystoreWriterPrefix, bucketBits, `${namespace}:ks:`, Math.ceil(bucketBits / 4),
-      names.keystoreTotal(0).slice(0, -1), options.recount ? '1' : '']) as [number, number, number]
+    [names.keystoreUnsettled, names.keystoreRecountNeeded, names.dirty, names.keystoreGeneration, names.keystoreConfig, names.keystoreRebucket],
+    [names.keystoreWriterPrefix, `${namespace}:ks:`, names.keystoreTotal(0).slice(0, -1), options.recount ? '1' : '']) as [number, number, number]
   return total < 0 ? { repaired, running } : { repaired, running, total }
 }

@@ -62,16 +62,16 @@ describe('planPackedCalls', () => {
 })
 
 describe('Keystore.addCount', () => {
-  it('counts new keys once, returns their buckets, and keeps the total', async () => {
+  it('counts new keys once, returns their buckets\' prefixes, and keeps the total', async () => {
     const keystore = await Keystore.open(t.redis, { namespace: 'count', bucketBits: 10 })
     const keys = multihashes(3000, 'count')
     const first = await keystore.addCount([...keys.slice(0, 2000), ...keys.slice(0, 10)])
     expect(first.added).toBe(2000)
-    expect(first.buckets).toEqual(new Set(keys.slice(0, 2000).map((k) => bucketOf(k, 10))))
+    expect(first.prefixes).toEqual(new Set(keys.slice(0, 2000).map((k) => keystore.bucketPrefix(bucketOf(k, 10)))))
     const second = await keystore.addCount(keys)
     expect(second.added).toBe(1000)
-    expect(second.buckets).toEqual(new Set(keys.slice(2000).map((k) => bucketOf(k, 10))))
-    expect(await keystore.addCount(keys)).toEqual({ added: 0, buckets: new Set() })
+    expect(second.prefixes).toEqual(new Set(keys.slice(2000).map((k) => keystore.bucketPrefix(bucketOf(k, 10)))))
+    expect(await keystore.addCount(keys)).toEqual({ added: 0, prefixes: new Set() })
     expect(await keystore.total()).toBe(3000)
     expect(await keystore.count('')).toBe(3000)
     expect(keystore.bucketPrefix(5)).toBe('0000000101')
@@ -84,7 +84,7 @@ describe('Keystore.addCount', () => {
     expect((await keystore.addCount([permanent, once, upgraded], { once: true })).added).toBe(2)
     expect(await keystore.lookup(permanent)).toEqual({ stored: true, once: false })
     expect(await keystore.lookup(once)).toEqual({ stored: true, once: true })
-    expect(await keystore.addCount([upgraded])).toEqual({ added: 0, buckets: new Set() })
+    expect(await keystore.addCount([upgraded])).toEqual({ added: 0, prefixes: new Set() })
     expect(await keystore.lookup(upgraded)).toEqual({ stored: true, once: false })
     expect(await keystore.total()).toBe(3)
   })
@@ -93,7 +93,7 @@ describe('Keystore.addCount', () => {
     const keystore = await Keystore.open(t.redis, { namespace: 'count-big', bucketBits: 1 })
     const keys = [...multihashes(2500, 'big'), ...Array.from({ length: 50 }, (_, i) => randomBytes(1 + i * 3))]
     expect((await keystore.addCount(keys)).added).toBe(2550)
-    expect(await keystore.addCount(keys.slice(0, 1500))).toEqual({ added: 0, buckets: new Set() })
+    expect(await keystore.addCount(keys.slice(0, 1500))).toEqual({ added: 0, prefixes: new Set() })
     expect(await keystore.count('0')).toBe(keys.filter((k) => kadKey(k)[0] < 128).length)
     for (const key of keys.slice(2500)) expect(await keystore.lookup(key)).toEqual({ stored: true, once: false })
   })
@@ -135,7 +135,7 @@ describe('Keystore.addCount', () => {
     const outcome = await keystore.addCount(keys, { markDirty: true })
     const afterAdd = await redisMicros()
     const expected = [...new Set(keys.slice(20).map((k) => prefixOf(kadKey(k), 6)))]
-    expect([...outcome.buckets].map((b) => keystore.bucketPrefix(b)).sort()).toEqual(expected.sort())
+    expect([...outcome.prefixes].sort()).toEqual(expected.sort())
     const marks = await schedule.takeDirty()
     expect([...marks.keys()]).toEqual(['01', ...expected].sort())
     expect(marks.get('01')).toBeGreaterThanOrEqual(beforeRegion)

@@ -124,11 +124,14 @@ describe('Keystore count and keys under a prefix', () => {
 })
 
 describe('Keystore settings and sampling', () => {
-  it('persists bucketBits and refuses a different explicit value', async () => {
+  it('persists bucketBits; a larger explicit value asks for a re-bucketing, a smaller one keeps what is stored', async () => {
     const first = await Keystore.open(t.redis, { namespace: 'bits', bucketBits: 10 })
     expect(first.bucketBits).toBe(10)
     expect((await Keystore.open(t.redis, { namespace: 'bits' })).bucketBits).toBe(10)
-    await expect(Keystore.open(t.redis, { namespace: 'bits', bucketBits: 12 })).rejects.toThrow(/created with bucketBits 10.*cannot be opened with 12/)
+    const larger = await Keystore.open(t.redis, { namespace: 'bits', bucketBits: 12 })
+    expect(larger.bucketBits).toBe(10)
+    expect(await larger.bitsWanted()).toEqual({ current: 10, wanted: 12, perBucket: 0 })
+    expect(await (await Keystore.open(t.redis, { namespace: 'bits', bucketBits: 8 })).bitsWanted()).toEqual({ current: 10, wanted: 10, perBucket: 0 })
     await expect(Keystore.open(t.redis, { namespace: 'bits2', bucketBits: 30 })).rejects.toThrow('bucketBits: expected an integer from 1 to 24')
   })
 
@@ -139,12 +142,12 @@ describe('Keystore settings and sampling', () => {
     expect((await Keystore.open(t.redis, { namespace: 'later', create: false })).bucketBits).toBe(17)
   })
 
-  it('warns at open when the buckets outgrow their bits, naming the bits to use', async () => {
+  it('wants more bits once its buckets average past 800 keys, enough for twice the set', async () => {
     const crowded = await Keystore.open(t.redis, { namespace: 'crowded', bucketBits: 4 })
-    expect(crowded.warnings).toEqual([])
-    await crowded.addCount(multihashes(13_000, 'crowded'))
-    const reopened = await Keystore.open(t.redis, { namespace: 'crowded' })
-    expect(reopened.warnings.join('\n')).toMatch(/averages 813 keys per bucket \(bucketBits 4\).*created with bucketBits 16 \(sweep coordinator --bucket-bits\)/)
+    await crowded.addCount(multihashes(12_000, 'crowded'))
+    expect(await crowded.bitsWanted()).toEqual({ current: 4, wanted: 4, perBucket: 750 })
+    await crowded.addCount(multihashes(1000, 'crowded-more'))
+    expect(await crowded.bitsWanted()).toEqual({ current: 4, wanted: bucketBitsFor(26_000), perBucket: 812.5 })
   })
 
   it('suggests bucketBits that keep a set of any size near 800 keys per bucket', () => {

@@ -61,11 +61,11 @@ function report(tally: LineTally): { accepted: number; invalid: LineTally['inval
  */
 export async function provide(req: IncomingMessage, deps: IntakeDeps, once: boolean): Promise<object> {
   let added = 0
-  const dirty = new Set<number>()
+  const dirty = new Set<Prefix>()
   const tally = await forEachBatch(req, deps.maxBodyBytes, async (batch) => {
     const outcome = await deps.keystore.addCount(batch, { once, markDirty: true })
     added += outcome.added
-    for (const bucket of outcome.buckets) dirty.add(bucket)
+    for (const prefix of outcome.prefixes) dirty.add(prefix)
   }, WRITES_IN_FLIGHT)
   // the marks are in: wake the leader rather than leave new keys waiting for its tick
   if (dirty.size > 0) await deps.schedule.announceDirty()

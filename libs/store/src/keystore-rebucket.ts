@@ -1,0 +1,296 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { sha256Head } from './bucket-hash.ts'
+import {
+  bucketName, deleteGeneration, generationBits, withBits, type KeystoreContext
+} from './keystore-generations.ts'
+import { execPipeline, queueScript, runScript } from './scripts.ts'
+import { repairUnsettledAdds } from './unsettled-adds.ts'
+
+/** What a re-bucketing under way has done, as its state in Redis says. */
+export interface RebucketState {
+  readonly from: number
+  readonly to: number
+  readonly fromBits: number
+  readonly toBits: number
+  /** copying: the new generation is being filled; switched: it is current, the old one drains. */
+  readonly phase: 'copying' | 'switched'
+  /** Old buckets copied once, in order. */
+  readonly cursor: number
+}
+
+export interface RebucketProgress extends RebucketState {
+  /** Buckets written since they were copied, to copy again (or merge, once switched). */
+  readonly touched: number
+  /** Passes over touched buckets so far. */
+  readonly passes: number
+  readonly membersCopied: number
+}
+
+export interface RebucketOutcome {
+  readonly fromBits: number
+  readonly toBits: number
+  /** From the first copy to the switch. */
+  readonly copyMs: number
+  /** From the first copy to the old generation gone. */
+  readonly totalMs: number
+  readonly passes: number
+  readonly membersCopied: number
+  /** Members that reached the old generation after the switch, merged into the new one. */
+  readonly membersMerged: number
+}
+
+export interface RebucketRunOptions {
+  readonly signal?: AbortSignal
+  readonly onProgress?: (progress: RebucketProgress) => void
+  /**
+   * After the switch, how long writes that read the old generation just before it have to
+   * land there (to be merged) before it is deleted. Default 10 s, twice the writer expiry.
+   */
+  readonly drainMs?: number
+}
+
+/** Old buckets per pipeline: about 100k members at the ~800 a bucket holds when one starts. */
+const BATCH_BUCKETS = 128
+/** While more buckets than this are touched per pass, an import is running: let it go on a while. */
+const BUSY_TOUCHED = 256
+const BUSY_WAIT_MS = 1000
+const PROGRESS_EVERY_MS = 2000
+
+/**
+ * Moves the keystore online to more bucket bits, so buckets stay small enough for Redis'
+ * compact listpack encoding as the set grows. The new generation is built beside the
+ * current one under the reset lock: each old bucket is copied into its 2^Δ children by one
+ * script that checks the bucket did not change since the client read it (the client tells
+ * each member's child, Lua having no SHA-256). Adds and removes keep going to the old
+ * generation, and each write to a bucket already copied writes its child too, in the same
+ * script (see FORWARD), so one pass suffices under a steady stream of writes. What could not
+ * be forwarded (a writer that had not seen the re-bucketing begin, a native add) marks its
+ * bucket touched, and touched buckets are copied again. Once every bucket is copied and
+ * none is touched or being written natively, one script makes the copy current with its
+ * bits. Writes that name the old generation after that are refused and redone by their
+ * client (natives are merged), then the old generation is deleted. The state lives in
+ * Redis: a mover killed at any point leaves the old set current or the new one complete,
+ * and resume() carries on where it stopped. Redis holds both copies meanwhile.
+ */
+export class Rebucketing {
+  private readonly context: KeystoreContext
+  private state: RebucketState
+  private readonly lockTtlMs: number
+  private passes = 0
+  private membersCopied = 0
+  private membersMerged = 0
+
+  private constructor(context: KeystoreContext, state: RebucketState, lockTtlMs: number) {
+    this.context = context
+    this.state = state
+    this.lockTtlMs = lockTtlMs
+  }
+
+  /** The re-bucketing under way in the keystore, if any. */
+  static async state(context: KeystoreContext): Promise<RebucketState | undefined> {
+    const fields = await context.redis.hgetall(context.names.keystoreRebucket)
+    if (fields.to === undefined) return undefined
+    return {
+      from: Number(fields.from), to: Number(fields.to), fromBits: Number(fields.fromBits), toBits: Number(fields.toBits),
+      phase: fields.phase === 'switched' ? 'switched' : 'copying', cursor: Number(fields.cursor ?? 0)
+    }
+  }
+
+  /** Starts moving the current generation to toBits; undefined when a reset or re-bucketing holds the lock. */
+  static async begin(context: KeystoreContext, toBits: number, lockTtlMs: number): Promise<Rebucketing | undefined> {
+    const { redis, names } = context
+    const from = Number(await redis.get(names.keystoreGeneration) ?? 0)
+    const fromBits = await generationBits(context, from)
+    if (!(Number.isInteger(toBits) && toBits > fromBits && toBits <= 24)) {
+      throw new Error(`bucketBits: a re-bucketing goes to more bits than the current ${fromBits}, at most 24; got ${toBits}`)
+    }
+    const to = await runScript(redis, 'sweepKeystoreBeginRebucket',
+      [names.keystoreResetLock, names.keystoreGenerationSeq, names.keystoreGenerations, names.keystoreRebucket, names.keystoreConfig, names.keystoreGeneration],
+      [lockTtlMs, from, fromBits, toBits]) as number
+    if (to === 0) return undefined
+    return new Rebucketing(context, { from, to, fromBits, toBits, phase: 'copying', cursor: 0 }, lockTtlMs)
+  }
+
+  /** Takes up a re-bucketing whose mover is gone; undefined when there is none, or its lock is still held. */
+  static async resume(context: KeystoreContext, lockTtlMs: number): Promise<Rebucketing | undefined> {
+    const state = await Rebucketing.state(context)
+    if (state === undefined) return undefined
+    const taken = await runScript(context.redis, 'sweepKeystoreResumeRebucket',
+      [context.names.keystoreResetLock, context.names.keystoreRebucket], [state.to, lockTtlMs]) as number
+    return taken === 1 ? new Rebucketing(context, state, lockTtlMs) : undefined
+  }
+
+  get fromBits(): number { return this.state.fromBits }
+  get toBits(): number { return this.state.toBits }
+
+  /** Runs the re-bucketing to its end: copy, switch, drain, delete the old generation. */
+  async run(options: RebucketRunOptions = {}): Promise<RebucketOutcome> {
+    const started = performance.now()
+    const report = this.reporter(options.onProgress)
+    const oldBuckets = 2 ** this.state.fromBits
+    if (this.state.phase === 'copying') {
+      for (let first = this.state.cursor; first < oldBuckets; first += BATCH_BUCKETS) {
+        const buckets: number[] = []
+        for (let b = first; b < Math.min(oldBuckets, first + BATCH_BUCKETS); b++) buckets.push(b)
+        await this.copy(buckets, 'copy', options.signal)
+        this.state = { ...this.state, cursor: first + buckets.length }
+        await report(0)
+      }
+      await this.copyUntilSwitched(options.signal, report)
+    }
+    const copyMs = performance.now() - started
+    await this.drain(options.drainMs ?? 10_000, options.signal, report)
+    await deleteGeneration(this.context, this.state.from)
+    const { names } = this.context
+    await runScript(this.context.redis, 'sweepKeystoreEndRebucket', [names.keystoreResetLock, names.keystoreRebucket, names.keystoreConfig],
+      [this.state.to, this.state.from])
+    return {
+      fromBits: this.state.fromBits, toBits: this.state.toBits, copyMs, totalMs: performance.now() - started,
+      passes: this.passes, membersCopied: this.membersCopied, membersMerged: this.membersMerged
+    }
+  }
+
+  /** Copies touched buckets again until a moment when none is touched and the switch goes through. */
+  private async copyUntilSwitched(signal: AbortSignal | undefined, report: (touched: number) => Promise<void>): Promise<void> {
+    const { names } = this.context
+    for (;;) {
+      signal?.throwIfAborted()
+      await this.renewLock()
+      // native adds that died touch their buckets when repaired; live ones hold the switch off
+      await repairUnsettledAdds(this.context)
+      const touched = await this.touched()
+      await report(touched.length)
+      if (touched.length > 0) {
+        // a second busy pass in a row: writes are streaming in, so wait rather than chase them
+        if (touched.length > BUSY_TOUCHED && this.passes > 0) await sleep(Math.min(BUSY_WAIT_MS, this.lockTtlMs / 3), undefined, { signal })
+        this.passes++
+        await this.copy(touched, 'copy', signal)
+        continue
+      }
+      const switched = await runScript(this.context.redis, 'sweepKeystoreSwitchRebucket',
+        [names.keystoreResetLock, names.keystoreRebucket, names.keystoreRebucketTouched, names.keystoreUnsettled,
+          names.keystoreGeneration, names.keystoreConfig, names.keystoreTotal(this.state.from), names.keystoreTotal(this.state.to)],
+        [this.state.to, 2 ** this.state.fromBits]) as number
+      if (switched === -1) throw this.lockLost()
+      if (switched === 1) {
+        this.state = { ...this.state, phase: 'switched' }
+        return
+      }
+      await sleep(50, undefined, { signal })
+    }
+  }
+
+  /** Merges what lands in the old generation after the switch, until drainMs pass with nothing new. */
+  private async drain(drainMs: number, signal: AbortSignal | undefined, report: (touched: number) => Promise<void>): Promise<void> {
+    let quietSince = performance.now()
+    while (performance.now() - quietSince < drainMs) {
+      signal?.throwIfAborted()
+      await this.renewLock()
+      await repairUnsettledAdds(this.context)
+      const touched = await this.touched()
+      await report(touched.length)
+      if (touched.length > 0) {
+        await this.copy(touched, 'merge', signal)
+        quietSince = performance.now()
+      }
+      await sleep(Math.min(500, drainMs, this.lockTtlMs / 3), undefined, { signal })
+    }
+  }
+
+  /** Copies (or merges) old buckets in batches, the lock renewed before each. */
+  private async copy(buckets: readonly number[], mode: 'copy' | 'merge', signal: AbortSignal | undefined): Promise<void> {
+    for (let i = 0; i < buckets.length; i += BATCH_BUCKETS) {
+      signal?.throwIfAborted()
+      await this.renewLock()
+      await this.copyBatch(buckets.slice(i, i + BATCH_BUCKETS), mode)
+    }
+  }
+
+  /**
+   * Copies (or, after the switch, merges) old buckets into their children: the members read
+   * in one pipeline, their children told here, one script call per bucket in a second.
+   */
+  private async copyBatch(buckets: readonly number[], mode: 'copy' | 'merge'): Promise<void> {
+    const { redis, names } = this.context
+    const { from, to, fromBits, toBits } = this.state
+    const oldAt = withBits(this.context, fromBits)
+    const newAt = withBits(this.context, toBits)
+    const spread = toBits - fromBits
+    const reads = redis.pipeline()
+    for (const bucket of buckets) reads.hkeysBuffer(bucketName(oldAt, from, bucket))
+    const members = await execPipeline(reads) as Buffer[][]
+    const writes = redis.pipeline()
+    buckets.forEach((bucket, i) => {
+      const children: string[] = []
+      for (let c = 0; c < 2 ** spread; c++) children.push(bucketName(newAt, to, (bucket << spread) + c))
+      const blob = packByChild(members[i], toBits, spread)
+      if (mode === 'copy') {
+        queueScript(writes, 'sweepKeystoreCopyBucket',
+          [bucketName(oldAt, from, bucket), names.keystoreRebucketTouched, names.keystoreResetLock, names.keystoreRebucket, ...children],
+          [to, bucket, blob])
+      } else {
+        queueScript(writes, 'sweepKeystoreMergeBucket',
+          [bucketName(oldAt, from, bucket), names.keystoreRebucketTouched, names.keystoreResetLock, names.keystoreTotal(to), ...children],
+          [to, bucket, blob])
+      }
+    })
+    const results = await execPipeline(writes) as number[]
+    results.forEach((result, i) => {
+      if (result === -1) throw this.lockLost()
+      if (mode === 'copy' && result === 1) this.membersCopied += members[i].length
+      if (mode === 'merge' && result > 0) this.membersMerged += result
+    })
+  }
+
+  /** The old buckets whose touched bit is set. */
+  private async touched(): Promise<number[]> {
+    const bitmap = await this.context.redis.getBuffer(this.context.names.keystoreRebucketTouched)
+    const buckets: number[] = []
+    if (bitmap === null) return buckets
+    for (let byte = 0; byte < bitmap.length; byte++) {
+      if (bitmap[byte] === 0) continue
+      for (let bit = 0; bit < 8; bit++) if ((bitmap[byte] & (0x80 >> bit)) !== 0) buckets.push(byte * 8 + bit)
+    }
+    return buckets
+  }
+
+  private async renewLock(): Promise<void> {
+    const renewed = await runScript(this.context.redis, 'sweepKeystoreRenewReset', [this.context.names.keystoreResetLock], [this.state.to, this.lockTtlMs])
+    if (renewed !== 1) throw this.lockLost()
+  }
+
+  private reporter(onProgress: RebucketRunOptions['onProgress']): (touched: number) => Promise<void> {
+    let last = 0
+    return async (touched) => {
+      if (onProgress === undefined || performance.now() - last < PROGRESS_EVERY_MS) return
+      last = performance.now()
+      onProgress({ ...this.state, touched, passes: this.passes, membersCopied: this.membersCopied })
+    }
+  }
+
+  private lockLost(): Error {
+    return new Error(`the re-bucketing to generation ${this.state.to} lost its lock (another process took it up, or it stalled past ${this.lockTtlMs} ms); it resumes from its state in Redis`)
+  }
+}
+
+/** Members grouped by child bucket, in the packed form the scripts read (see CHILDREN in rebucket-scripts.ts). */
+function packByChild(members: readonly Buffer[], toBits: number, spread: number): Buffer {
+  const children = 2 ** spread
+  const groups: Buffer[][] = Array.from({ length: children }, () => [])
+  let size = 2 * children
+  for (const member of members) {
+    groups[(sha256Head(member) >>> (32 - toBits)) & (children - 1)].push(member)
+    size += 2 + member.length
+  }
+  const blob = Buffer.allocUnsafe(size)
+  let at = 0
+  for (const group of groups) {
+    if (group.length > 0xffff) throw new Error(`a bucket of ${group.length} members for one child: at most 65535`)
+    at = blob.writeUInt16BE(group.length, at)
+    for (const member of group) {
+      at = blob.writeUInt16BE(member.length, at)
+      at += member.copy(blob, at)
+    }
+  }
+  return blob
+}
