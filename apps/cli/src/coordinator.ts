@@ -33,7 +33,7 @@ export function coordinatorCommand(): Command {
     .addOption(new Option('--resweep-delay <duration>', 'a region where many peers failed is explored and sent again this long after (default 1m)').env('SWEEP_RESWEEP_DELAY').argParser(durationArg))
     .addOption(new Option('--resweep-failure-share <fraction>', 'share of a region\'s peers that must fail for it to be swept again soon; 1 turns re-sweeps off (default 0.1)').env('SWEEP_RESWEEP_FAILURE_SHARE').argParser(ratioArg))
     .addOption(new Option('--job-timeout <duration>', 'how long a worker may run one region job; past it the job fails and the region is retried (default 20m)').env('SWEEP_JOB_TIMEOUT').argParser(durationArg))
-    .addOption(new Option('--bucket-bits <n>', 'keystore buckets (2^n), fixed when a namespace is first used: 16 keeps ~41 B per CID up to ~50M CIDs, one more bit per doubling (17 to 100M, 21 to 1B); see README "Sizing" (default 16)').env('SWEEP_BUCKET_BITS').argParser(bucketBitsArg))
+    .addOption(new Option('--bucket-bits <n>', 'keystore buckets (2^n) of a namespace created now; an existing keystore with fewer is re-bucketed to n online. 16 keeps ~41 B per CID up to ~50M CIDs, and the leader adds bits by itself as the set grows; see README "Sizing" (default 16)').env('SWEEP_BUCKET_BITS').argParser(bucketBitsArg))
     .addOption(new Option('--id <name>', 'instance name in logs and the lease (default: host, pid and a random suffix)').env('SWEEP_ID'))
     .action(async (flags: CoordinatorFlags) => {
       // loaded here, not at the top, so client subcommands start without BullMQ and OpenTelemetry

@@ -7,6 +7,7 @@ import { connectRedis, Keystore, LeaderLease, ScheduleStore, subscribeDirtyWake,
 import { createMetrics, initTracing, startOpsServer, type OpsServer } from '@sweep/telemetry'
 import { assertSafeListen } from './api/request-guard.ts'
 import { startApiServer } from './api/server.ts'
+import { watchKeystoreGrowth } from './keystore-growth.ts'
 import { IdleMemoryRelease } from './memory-release.ts'
 import { defaultRetry, type RetryPolicy } from './history.ts'
 import { defaultResweep, type ResweepPolicy } from './resweep.ts'
@@ -32,8 +33,15 @@ export interface CoordinatorConfig {
   readonly inflightTimeoutMs: number
   /** How long a worker may run one region job before it gives up and the region is retried. */
   readonly jobTimeoutMs: number
-  /** Keystore buckets of a namespace created now (Keystore bucketBits); an existing keystore keeps its own. */
+  /**
+   * Keystore buckets of a namespace created now (Keystore bucketBits); an existing keystore
+   * with fewer is re-bucketed to this many by the leader, one with more keeps its own.
+   */
   readonly bucketBits?: number
+  /** How often the leader checks whether the keystore outgrew its buckets (default 30 s). */
+  readonly keystoreCheckMs?: number
+  /** After a re-bucketing's switch, how long late writes to the old buckets get (default 10 s). */
+  readonly rebucketDrainMs?: number
 }
 
 /**
@@ -102,7 +110,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
 
   const leadership = new AbortController()
   let leading: {
-    scheduler: Scheduler; consumer: ResultConsumer; loop: Promise<void>; stop: AbortController; wake?: DirtyWakeSubscription
+    scheduler: Scheduler; consumer: ResultConsumer; loop: Promise<void>; growth: Promise<void>; stop: AbortController; wake?: DirtyWakeSubscription
   } | undefined
   const elected = async (fence: Fence): Promise<void> => {
     log.info({ id, token: fence.token }, 'elected leader')
@@ -119,7 +127,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     const wake = subscribeDirtyWake(redis, () => wakeup.wake(), config.namespace, (error) => {
       log.warn({ err: error }, 'subscribing to dirty-key wakeups failed; new keys wait for the tick')
     })
-    leading = { scheduler, consumer, stop, wake, loop: runLoop(scheduler, config.tickMs, stop.signal, log, wakeup) }
+    const growth = watchKeystoreGrowth({ keystore, log, checkEveryMs: config.keystoreCheckMs, drainMs: config.rebucketDrainMs }, stop.signal)
+    leading = { scheduler, consumer, stop, wake, growth, loop: runLoop(scheduler, config.tickMs, stop.signal, log, wakeup) }
   }
   const lost = async (): Promise<void> => {
     metrics.isLeader.set(0)
@@ -131,6 +140,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     await was.wake?.close()
     await was.consumer.close()
     await was.loop
+    await was.growth
   }
   const held = lease.hold({ onElected: elected, onLost: lost }, leadership.signal)
 

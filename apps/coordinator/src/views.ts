@@ -32,9 +32,10 @@ function hex(bytes: Uint8Array): string {
 
 /** `GET /v1/stats`: the cluster at a glance, like `ipfs provide stat`. */
 export async function statsView(deps: ViewDeps, now: number): Promise<object> {
-  const [total, regionMap, queues, workers, counters, network, leader, clock] = await Promise.all([
+  const [total, regionMap, queues, workers, counters, network, leader, clock, bits, rebucketing] = await Promise.all([
     deps.keystore.total(), deps.schedule.regions(), deps.queue.counts(), deps.schedule.workers(),
-    deps.schedule.counters(), deps.schedule.network(), deps.lease.holder(), cycleClock(deps)
+    deps.schedule.counters(), deps.schedule.network(), deps.lease.holder(), cycleClock(deps),
+    deps.keystore.currentBits(), deps.keystore.rebucketState()
   ])
   const regions = [...regionMap.values()]
   const recent = regions.filter((r) => r.lastReprovide !== undefined && now - r.lastReprovide < RATE_WINDOW_MS)
@@ -44,7 +45,12 @@ export async function statsView(deps: ViewDeps, now: number): Promise<object> {
       total,
       regions: regions.length,
       avgRegionSize: regions.length === 0 ? 0 : total / regions.length,
-      avgPrefixLength: regions.length === 0 ? 0 : regions.reduce((s, r) => s + r.prefix.length, 0) / regions.length
+      avgPrefixLength: regions.length === 0 ? 0 : regions.reduce((s, r) => s + r.prefix.length, 0) / regions.length,
+      bucketBits: bits,
+      rebucketing: rebucketing === undefined ? null : {
+        fromBits: rebucketing.fromBits, toBits: rebucketing.toBits, phase: rebucketing.phase,
+        bucketsCopied: rebucketing.cursor, buckets: 2 ** rebucketing.fromBits
+      }
     },
     queues,
     workers,

@@ -160,9 +160,27 @@ export interface GenerationView {
 /** The current generation and its bits, read in one step (a re-bucketing switches both at once). */
 export async function currentView(context: KeystoreContext): Promise<GenerationView> {
   const { names } = context
-  const [generation, bits, forwardBits] = await runScript(context.redis, 'sweepKeystoreCurrent',
-    [names.keystoreGeneration, names.keystoreConfig, names.keystoreRebucket], []) as [number, number, number]
+  return viewOf(context, await runScript(context.redis, 'sweepKeystoreCurrent',
+    [names.keystoreGeneration, names.keystoreConfig, names.keystoreRebucket], []) as [number, number, number])
+}
+
+function viewOf(context: KeystoreContext, [generation, bits, forwardBits]: [number, number, number]): GenerationView {
   return forwardBits > 0 ? { generation, context: withBits(context, bits), forwardBits } : { generation, context: withBits(context, bits) }
+}
+
+/**
+ * Buckets [from, end) of a view's generation, each as its flat [field, value, …] reply, in
+ * one round trip that also reads which generation is current when the reads begin: a caller
+ * whose view is no longer current learns it before that generation can be deleted.
+ */
+export async function readBuckets(view: GenerationView, from: number, end: number): Promise<{ current: GenerationView; buckets: Buffer[][] }> {
+  const { context, generation } = view
+  const { names } = context
+  const pipeline = context.redis.pipeline()
+  queueScript(pipeline, 'sweepKeystoreCurrent', [names.keystoreGeneration, names.keystoreConfig, names.keystoreRebucket], [])
+  for (let bucket = from; bucket < end; bucket++) pipeline.callBuffer('HGETALL', bucketName(context, generation, bucket))
+  const [current, ...buckets] = await execPipeline(pipeline) as [[number, number, number], ...Buffer[][]]
+  return { current: viewOf(context, current), buckets }
 }
 
 /**

@@ -49,8 +49,13 @@ export interface RebucketRunOptions {
   readonly drainMs?: number
 }
 
-/** Old buckets per pipeline: about 100k members at the ~800 a bucket holds when one starts. */
-const BATCH_BUCKETS = 128
+/**
+ * Members per pipeline of copies. Redis runs a client's pipelined commands back to back,
+ * so this bounds how long others wait (tens of milliseconds); buckets per pipeline follow
+ * from the sizes seen so far, at most 128.
+ */
+const BATCH_MEMBERS = 16_384
+const MAX_BATCH_BUCKETS = 128
 /** While more buckets than this are touched per pass, an import is running: let it go on a while. */
 const BUSY_TOUCHED = 256
 const BUSY_WAIT_MS = 1000
@@ -76,6 +81,7 @@ export class Rebucketing {
   private readonly context: KeystoreContext
   private state: RebucketState
   private readonly lockTtlMs: number
+  private batchBuckets = 16
   private passes = 0
   private membersCopied = 0
   private membersMerged = 0
@@ -129,11 +135,12 @@ export class Rebucketing {
     const report = this.reporter(options.onProgress)
     const oldBuckets = 2 ** this.state.fromBits
     if (this.state.phase === 'copying') {
-      for (let first = this.state.cursor; first < oldBuckets; first += BATCH_BUCKETS) {
+      for (let first = this.state.cursor; first < oldBuckets;) {
         const buckets: number[] = []
-        for (let b = first; b < Math.min(oldBuckets, first + BATCH_BUCKETS); b++) buckets.push(b)
+        for (let b = first; b < Math.min(oldBuckets, first + this.batchBuckets); b++) buckets.push(b)
         await this.copy(buckets, 'copy', options.signal)
-        this.state = { ...this.state, cursor: first + buckets.length }
+        first += buckets.length
+        this.state = { ...this.state, cursor: first }
         await report(0)
       }
       await this.copyUntilSwitched(options.signal, report)
@@ -199,10 +206,12 @@ export class Rebucketing {
 
   /** Copies (or merges) old buckets in batches, the lock renewed before each. */
   private async copy(buckets: readonly number[], mode: 'copy' | 'merge', signal: AbortSignal | undefined): Promise<void> {
-    for (let i = 0; i < buckets.length; i += BATCH_BUCKETS) {
+    for (let i = 0; i < buckets.length;) {
       signal?.throwIfAborted()
       await this.renewLock()
-      await this.copyBatch(buckets.slice(i, i + BATCH_BUCKETS), mode)
+      const batch = buckets.slice(i, i + this.batchBuckets)
+      await this.copyBatch(batch, mode)
+      i += batch.length
     }
   }
 
@@ -219,6 +228,8 @@ export class Rebucketing {
     const reads = redis.pipeline()
     for (const bucket of buckets) reads.hkeysBuffer(bucketName(oldAt, from, bucket))
     const members = await execPipeline(reads) as Buffer[][]
+    const read = members.reduce((sum, bucket) => sum + bucket.length, 0)
+    this.batchBuckets = Math.max(1, Math.min(MAX_BATCH_BUCKETS, Math.floor(BATCH_MEMBERS * buckets.length / Math.max(1, read))))
     const writes = redis.pipeline()
     buckets.forEach((bucket, i) => {
       const children: string[] = []

@@ -120,10 +120,11 @@ for b = 1, m do
   end
   if once then
     for i = 1, n do fresh = fresh + redis.call('HSETNX', KEYS[b], fields[2 * i - 1], '1') end
+    if r then for i = 1, n do forward(r, KEYS[b], fields[2 * i - 1], children, ordinal + i) end end
   else
     fresh = redis.call('HSET', KEYS[b], unpack(fields))
+    forward_all(r, KEYS[b], fields, children, ordinal + 1)
   end
-  if r then for i = 1, n do forward(r, KEYS[b], fields[2 * i - 1], children, ordinal + i) end end
   ordinal = ordinal + n
   if fresh > 0 then
     added = added + fresh

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis'
 import { keyHasPrefix, parsePrefix, type Prefix } from '@sweep/keyspace'
 import type { ProvideKey } from '@sweep/sweep'
 import {
-  addToGeneration, assertWriteAttempt, bucketName, currentView, randomMembers, deleteOrphanGenerations, planCalls, removeFromGeneration, sha256,
+  addToGeneration, assertWriteAttempt, bucketName, currentView, randomMembers, readBuckets, deleteOrphanGenerations, planCalls, removeFromGeneration, sha256,
   REWRITE, STORED_ALREADY, WRITE_CHUNK, type GenerationView, type KeystoreContext
 } from './keystore-generations.ts'
 import { bucketOfMultihash } from './bucket-hash.ts'
@@ -293,25 +293,43 @@ export class Keystore {
   async *keys(prefix: Prefix, batchSize: number): AsyncIterable<StoredKey[]> {
     parsePrefix(prefix)
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize: expected a positive integer, got ${batchSize}`)
-    const view = await this.view()
-    const bits = view.context.bucketBits
-    const { first, end } = bucketRange(prefix, bits)
-    const filter = prefix.length > bits
-    const perBucket = Math.max(1, await this.total() / 2 ** bits)
-    // Buckets per pipeline: about batchSize keys' worth. A sparse keystore (a region
-    // spanning thousands of near-empty buckets) reads up to 4096 per round trip: at 256
-    // a burst job for one new CID on a 3-bit region spent ~0.5 s in 32 round trips.
-    const step = Math.min(MAX_BUCKETS_PER_READ, Math.max(1, Math.ceil(batchSize / perBucket)))
-    const read = (from: number) => {
-      const pending = this.readBuckets(view, from, Math.min(end, from + step))
+    let view = await this.view()
+    const total = await this.total()
+    let { first: from, end } = bucketRange(prefix, view.context.bucketBits)
+    let filter = false
+    let step = 1
+    const follow = (to: GenerationView) => {
+      const bits = to.context.bucketBits
+      const range = bucketRange(prefix, bits)
+      // the same point of the keyspace in the new generation's buckets (bits only grow)
+      from = Math.max(range.first, from * 2 ** (bits - view.context.bucketBits))
+      end = range.end
+      view = to
+      filter = prefix.length > bits
+      // Buckets per pipeline: about batchSize keys' worth. A sparse keystore (a region
+      // spanning thousands of near-empty buckets) reads up to 4096 per round trip: at 256
+      // a burst job for one new CID on a 3-bit region spent ~0.5 s in 32 round trips.
+      step = Math.min(MAX_BUCKETS_PER_READ, Math.max(1, Math.ceil(batchSize / Math.max(1, total / 2 ** bits))))
+    }
+    follow(view)
+    const read = (at: number) => {
+      const pending = readBuckets(view, at, Math.min(end, at + step))
       pending.catch(() => {}) // a consumer that stops early never awaits the prefetch
       return pending
     }
-    let next = read(first)
+    let next = read(from)
     let batch: StoredKey[] = []
-    for (let from = first; from < end; from += step) {
-      const buckets = await next
+    while (from < end) {
+      const { current, buckets } = await next
+      if (current.generation !== view.generation) {
+        // a re-bucketing or reset switched generations: go on from here in the new one,
+        // before the old one is deleted (this read's buckets may be from either)
+        follow(current)
+        next = read(from)
+        continue
+      }
       if (from + step < end) next = read(from + step)
+      from += step
       for (const pairs of buckets) {
         for (let i = 0; i < pairs.length; i += 2) {
           const key = sha256(pairs[i])
@@ -371,6 +389,11 @@ export class Keystore {
     return new GenerationReset(context, generation, base, lockTtlMs)
   }
 
+  /** The current generation's bucket bits (this.bucketBits is what they were at open). */
+  async currentBits(): Promise<number> {
+    return (await this.view()).context.bucketBits
+  }
+
   /** The re-bucketing under way, if any (see Rebucketing). */
   rebucketState(): Promise<RebucketState | undefined> {
     return Rebucketing.state(this.context)
@@ -415,11 +438,6 @@ export class Keystore {
   }
 
   /** Each bucket as its flat [field, value, field, value, ...] reply. */
-  private async readBuckets({ generation, context }: GenerationView, from: number, end: number): Promise<Buffer[][]> {
-    const pipeline = this.context.redis.pipeline()
-    for (let bucket = from; bucket < end; bucket++) pipeline.callBuffer('HGETALL', bucketName(context, generation, bucket))
-    return await execPipeline(pipeline) as Buffer[][]
-  }
 }
 
 function shuffle<T>(items: T[]): T[] {

@@ -10,7 +10,9 @@
  * re-bucketing's copy in step. rebucket_of finds the re-bucketing that copies the generation
  * of a total counter (`<base>total:<generation>`), nil when none does (one HMGET per call).
  * After a write of a member to a bucket already copied, forward() writes the member's
- * current state (value, or absence) to its child in the new generation, in the same step.
+ * current state (value, or absence) to its child in the new generation, in the same step;
+ * forward_all() writes the members of a permanent add (field, value pairs all set) with one
+ * HSET per child.
  * The child is the i-th byte of children, told by the client, Lua having no SHA-256; a
  * writer that did not know of the re-bucketing sent none, so the bucket is marked touched
  * and the mover copies it again, as it does the buckets named by native adds, whose plain
@@ -48,6 +50,27 @@ local function forward(r, bucket, member, children, i)
   local child = r.names .. string.format(r.format, r.number * r.spread + string.byte(children, i))
   local value = redis.call('HGET', bucket, member)
   if value then redis.call('HSET', child, member, value) else redis.call('HDEL', child, member) end
+end
+local function forward_all(r, bucket, fields, children, first)
+  if r == nil or not r.copied_now then return end
+  if children == nil then
+    redis.call('SETBIT', r.touched, r.number, 1)
+    return
+  end
+  local by_child = {}
+  for i = 1, #fields, 2 do
+    local child = string.byte(children, first + (i - 1) / 2)
+    local pairs_ = by_child[child]
+    if pairs_ == nil then
+      pairs_ = {}
+      by_child[child] = pairs_
+    end
+    pairs_[#pairs_ + 1] = fields[i]
+    pairs_[#pairs_ + 1] = fields[i + 1]
+  end
+  for child, pairs_ in pairs(by_child) do
+    redis.call('HSET', r.names .. string.format(r.format, r.number * r.spread + child), unpack(pairs_))
+  end
 end
 local function touch_prefixes(r, prefixes, width)
   if r == nil then return end

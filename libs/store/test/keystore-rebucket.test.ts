@@ -49,6 +49,14 @@ describe('re-bucketing a keystore online', () => {
     for (const key of base) expected.set(hex(key), false)
     expect((await bucketsOf('grow', 0)).notListpack).toBeGreaterThan(0)
 
+    // a reader streaming the whole set slowly, as a region job does, across the switch and the old set's deletion
+    const seenByReader = new Set<string>()
+    const reading = (async () => {
+      for await (const batch of keystore.keys('', 2000)) {
+        for (const key of batch) seenByReader.add(hex(key.multihash))
+        await sleep(100)
+      }
+    })()
     const rebucketing = (await keystore.beginRebucket(8))!
     expect(rebucketing).toBeDefined()
     const running = rebucketing.run({ drainMs: 1500 })
@@ -83,6 +91,10 @@ describe('re-bucketing a keystore online', () => {
       `${outcome.passes} passes over touched buckets, ${outcome.membersCopied} members copied, ${outcome.membersMerged} merged after the switch, ${removedTotal} removed meanwhile`)
     expect(round).toBeGreaterThan(3)
     expect(outcome.passes).toBeGreaterThan(0)
+    await reading
+    // every base key the writers left in place was streamed, though the set moved under the reader
+    const kept = base.map(hex).filter((k) => expected.has(k))
+    expect(kept.filter((k) => !seenByReader.has(k))).toEqual([])
 
     expect(await keystore.rebucketState()).toBeUndefined()
     const reopened = await Keystore.open(t.redis, { namespace: 'grow' })

@@ -42,7 +42,12 @@ export interface WorkerInfo {
 }
 
 export interface Stats {
-  readonly keys: { readonly total: number; readonly regions: number; readonly avgRegionSize: number; readonly avgPrefixLength: number }
+  readonly keys: {
+    readonly total: number; readonly regions: number; readonly avgRegionSize: number; readonly avgPrefixLength: number
+    /** Absent from coordinators before online re-bucketing. */
+    readonly bucketBits?: number
+    readonly rebucketing?: { readonly fromBits: number; readonly toBits: number; readonly phase: string; readonly bucketsCopied: number; readonly buckets: number } | null
+  }
   readonly queues: { readonly waiting: number; readonly prioritized: number; readonly active: number; readonly delayed: number; readonly failed: number }
   readonly workers: readonly WorkerInfo[]
   readonly cycle: {

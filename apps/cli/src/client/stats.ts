@@ -53,6 +53,13 @@ function section(title: string, rows: readonly Row[]): string {
   return `${title}:\n${rows.map(([label, value]) => `  ${`${label}:`.padEnd(width + 2)}${value}\n`).join('')}`
 }
 
+function bucketsLine(keys: Stats['keys']): string {
+  const line = `2^${keys.bucketBits} (${formatCount(keys.total / 2 ** (keys.bucketBits ?? 0))} keys each)`
+  const r = keys.rebucketing
+  if (r === null || r === undefined) return line
+  return `${line}, re-bucketing to 2^${r.toBits}: ${r.phase === 'copying' ? `${formatPercent(r.bucketsCopied / r.buckets)} copied` : 'switched, draining'}`
+}
+
 /** Human layout of GET /v1/stats; tolerant of missing sections (older or starting coordinators). */
 export function renderStats(stats: Partial<Stats>, now: number = Date.now()): string {
   const keys = stats.keys
@@ -66,7 +73,8 @@ export function renderStats(stats: Partial<Stats>, now: number = Date.now()): st
     ['CIDs', keys === undefined ? '-' : `${formatCount(keys.total)} (${formatInt(keys.total)})`],
     ['Regions', formatInt(keys?.regions)],
     ['Avg region size', keys === undefined ? '-' : `${formatCount(keys.avgRegionSize)} keys`],
-    ['Avg prefix length', keys === undefined ? '-' : keys.avgPrefixLength.toFixed(1)]
+    ['Avg prefix length', keys === undefined ? '-' : keys.avgPrefixLength.toFixed(1)],
+    ...(keys?.bucketBits === undefined ? [] : [['Keystore buckets', bucketsLine(keys)] as [string, string]])
   ]))
   if (cycle !== undefined) {
     const regionsShare = cycle.regionsTotal > 0 ? ` (${formatPercent(cycle.regionsDone / cycle.regionsTotal)})` : ''
