@@ -13,12 +13,12 @@ import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { generateIdentity } from '@sweep/dht'
-import { bucketBitsFor, bucketKey, connectRedis, ScheduleStore, startRedisServer } from '@sweep/store'
+import { bucketBitsFor, bucketKey, connectRedis, ScheduleStore, startRedisServer, storeKeys, TARGET_PER_BUCKET } from '@sweep/store'
 import { startTestnet } from '@sweep/testnet'
 import { randomCids, tempDir } from '../test/helpers.ts'
 import { cidOf, TestCluster } from '../test/lib/cluster.ts'
 import { waitUntil } from '../test/lib/processes.ts'
-import { formatCount, markdownTable, writeSection } from './lib/markdown.ts'
+import { formatCount, formatDuration, markdownTable, writeSection } from './lib/markdown.ts'
 
 const options = new Command()
   .option('--nodes <n>', 'testnet servers for the end-to-end runs', '150')
@@ -27,6 +27,7 @@ const options = new Command()
   .option('--large <n>', 'keystore size for the coordinator memory run (0 skips it)', '10000000')
   .option('--rest-s <s>', 'seconds the coordinator idles after the large import before its memory is read again', '60')
   .option('--bucket-bits <n>', 'keystore bucketBits of the large run (default: what bucketBitsFor suggests for --large)')
+  .option('--section <name>', 'the BENCHMARKS.md section of the import and memory table', 'cluster-import')
   .option('--out <file>', 'where to write the table', 'BENCHMARKS.md')
   .parse()
   .opts()
@@ -96,12 +97,13 @@ async function importRun(n: number, namespace: string, bucketBits?: number) {
   return { cluster, coordinator, metricsUrl, atStart, ms, rate, summary }
 }
 
-/** OBJECT ENCODING of up to 4096 of a fresh keystore's buckets (its first generation), spread evenly. */
+/** OBJECT ENCODING of up to 4096 of the keystore's current buckets, spread evenly. */
 async function bucketEncodings(client: ReturnType<typeof connectRedis>, namespace: string, bucketBits: number): Promise<{ sampled: number; counts: Map<string, number> }> {
   const buckets = 2 ** bucketBits
+  const generation = Number(await client.get(storeKeys(namespace).keystoreGeneration) ?? 0)
   const step = Math.max(1, Math.floor(buckets / 4096))
   const pipeline = client.pipeline()
-  for (let b = 0; b < buckets; b += step) pipeline.object('ENCODING', bucketKey(namespace, 0, b, bucketBits))
+  for (let b = 0; b < buckets; b += step) pipeline.object('ENCODING', bucketKey(namespace, generation, b, bucketBits))
   const counts = new Map<string, number>()
   const replies = await pipeline.exec() ?? []
   for (const [, encoding] of replies) counts.set(String(encoding), (counts.get(String(encoding)) ?? 0) + 1)
@@ -129,8 +131,21 @@ if (large > 0) {
   // no DHT here: give the coordinator an Amino-sized network so it builds and runs a real schedule
   await new ScheduleStore(redisClient, 'large').setNetwork({ size: 10_000, prefixLength: 9, measuredAt: Date.now(), by: 'bench' })
   await waitUntil('the schedule', async () => ((await run.cluster.stats()).keys.regions > 0 ? true : undefined), 60_000)
+  // a keystore past 800 keys per bucket is re-bucketed online by the leader: wait for it to end (bounded)
+  const imported = performance.now()
+  await waitUntil('the keystore to fit its buckets', async () => {
+    const { keys } = await run.cluster.stats()
+    return keys.rebucketing === null && keys.total / 2 ** (keys.bucketBits ?? bucketBits) <= TARGET_PER_BUCKET ? true : undefined
+  }, 40 * 60_000, 1000)
+  const rebucketed = run.coordinator.logs.filter((l) => l.msg === 're-bucketed the keystore')
+  for (const r of rebucketed) {
+    rows.push([`online re-bucketing ${String(r.fromBits)} → ${String(r.toBits)} bits by the leader, during or after the import`,
+      `copy ${formatDuration(Number(r.copyMs))}, all ${formatDuration(Number(r.totalMs))}`,
+      `${formatCount(Number(r.membersCopied))} keys copied, ${String(r.passes)} passes over touched buckets; the last one ended ${((performance.now() - imported) / 1000).toFixed(0)} s after the import`])
+  }
   await new Promise((resolve) => setTimeout(resolve, 5000))
   const stats = await run.cluster.stats()
+  const currentBits = stats.keys.bucketBits ?? bucketBits
   const memory = await rssMiB(run.coordinator.child.pid!)
   const info = await redisClient.info('memory')
   const used = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0)
@@ -143,8 +158,8 @@ if (large > 0) {
   rows.push([`coordinator RSS at rest (${options.restS} s later)`, `${rest.rss} MiB`, detail(heap)])
   rows.push(['coordinator RSS at start (empty keystore)', `${run.atStart.rss} MiB`, detail(run.atStart)])
   rows.push([`Redis used_memory with ${formatCount(stats.keys.total)} CIDs (all namespaces)`, `${(used / 2 ** 20).toFixed(0)} MiB`, `${(used / (stats.keys.total + Number(options.import))).toFixed(1)} B/CID`])
-  const encodings = await bucketEncodings(redisClient, 'large', bucketBits)
-  rows.push([`keystore buckets (bucketBits ${bucketBits}), a sample of ${formatCount(encodings.sampled)}`, [...encodings.counts].map(([e, n]) => `${n} ${e}`).join(', '), `mean ${formatCount(stats.keys.total / 2 ** bucketBits)} keys per bucket; listpack up to 1024`])
+  const encodings = await bucketEncodings(redisClient, 'large', currentBits)
+  rows.push([`keystore buckets (bucketBits ${currentBits}), a sample of ${formatCount(encodings.sampled)}`, [...encodings.counts].map(([e, n]) => `${n} ${e}`).join(', '), `mean ${formatCount(stats.keys.total / 2 ** currentBits)} keys per bucket; listpack up to 1024`])
   redisClient.disconnect()
   await run.cluster.stop()
 }
@@ -183,11 +198,11 @@ notes.push('Here the testnet servers (60–100 µs of CPU per record), Redis and
 
 const malloc = ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_'].filter((name) => process.env[name] !== undefined).map((name) => `${name}=${process.env[name]} `).join('')
 const command = `${malloc}npm run bench:cluster -- --nodes ${nodes} --cids ${options.cids} --import ${options.import} --large ${options.large} --rest-s ${options.restS}` +
-  (options.bucketBits === undefined ? '' : ` --bucket-bits ${options.bucketBits}`)
+  (options.bucketBits === undefined ? '' : ` --bucket-bits ${options.bucketBits}`) + (options.section === 'cluster-import' ? '' : ` --section ${options.section}`)
 const load = `load average ${os.loadavg()[0].toFixed(1)} at the end on 2 cores`
 if (rows.length > 0) {
-  writeSection(options.out, 'cluster-import', [
-    '## Cluster: import rate and coordinator memory',
+  writeSection(options.out, options.section, [
+    options.section === 'cluster-import' ? '## Cluster: import rate and coordinator memory' : `## Cluster: import rate and coordinator memory (${options.section})`,
     '',
     `Command: \`${command}\`, ${new Date().toISOString().slice(0, 10)}; real coordinator process, \`sweep provide\` CLI, Redis 7 with AOF (${load}).`,
     '',

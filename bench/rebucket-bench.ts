@@ -2,17 +2,15 @@
  * `npm run bench:rebucket`: how long an online re-bucketing of the keystore takes, what it
  * costs Redis in memory, and what it does to adds running beside it. For each size, a
  * keystore is filled past the listpack limit at too few bucket bits, then re-bucketed twice
- * on fresh servers: once idle, once with a writer adding new keys as fast as it can.
+ * on fresh servers: once idle, once beside a writer adding new keys at a steady rate.
  * Rewrites its section of BENCHMARKS.md.
  */
-import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { cpus, loadavg, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { cpus, loadavg } from 'node:os'
 import { Command } from 'commander'
 import type { Redis } from 'ioredis'
-import { connectRedis, Keystore, startRedisServer, waitForRedis, type RedisServer } from '@sweep/store'
+import { Keystore } from '@sweep/store'
 import { formatCount, formatDuration, markdownTable, writeSection } from './lib/markdown.ts'
+import { memoryInfo, randomMultihashes, withRedisServer } from './lib/redis-bench.ts'
 
 const options = new Command()
   .option('--sizes <list>', 'CIDs in the keystore, each re-bucketed from bits to bits + 2', '1000000,10000000')
@@ -28,10 +26,6 @@ const addBatch = Number(options.addBatch)
 const addRate = Number(options.addRate)
 const log = (msg: string) => console.log(`[bench:rebucket] ${msg}`)
 const loadAtStart = loadavg()[0]
-let running: RedisServer | undefined
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => { void (running?.kill() ?? Promise.resolve()).finally(() => process.exit(130)) })
-}
 
 interface Run {
   cids: number
@@ -52,20 +46,8 @@ interface Run {
 
 interface Latency { p50: number; p99: number; max: number; rate: number }
 
-function randomMultihashes(count: number): Buffer[] {
-  const block = randomBytes(count * 34)
-  const out: Buffer[] = []
-  for (let i = 0; i < count; i++) {
-    const multihash = block.subarray(i * 34, (i + 1) * 34)
-    multihash[0] = 0x12
-    multihash[1] = 0x20
-    out.push(multihash)
-  }
-  return out
-}
-
 async function usedMemory(redis: Redis): Promise<number> {
-  return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0)
+  return Number((await memoryInfo(redis)).used_memory)
 }
 
 /**
@@ -99,12 +81,7 @@ async function settledMemory(redis: Redis): Promise<number> {
 }
 
 async function run(cids: number, busy: boolean): Promise<Run> {
-  const dir = await mkdtemp(join(tmpdir(), 'sweep-rebucket-bench-'))
-  const server = await startRedisServer({ dir, appendOnly: false })
-  running = server
-  const redis = connectRedis(server.url, { name: 'rebucket-bench' })
-  try {
-    await waitForRedis(redis, server.url)
+  return withRedisServer('rebucket-bench', async (redis) => {
     const fromBits = Math.max(1, Math.round(Math.log2(cids / perBucket)))
     const toBits = fromBits + 2
     const keystore = await Keystore.open(redis, { namespace: 'bench', bucketBits: fromBits })
@@ -139,12 +116,7 @@ async function run(cids: number, busy: boolean): Promise<Run> {
     log(`  copy ${formatDuration(result.copyMs)}, all ${formatDuration(result.totalMs)}, ${result.passes} passes, ${result.bytesPerCidAfter.toFixed(1)} B/CID after, peak ${result.peakMiB.toFixed(0)} MiB` +
       (result.alone && result.beside ? `; writer alone ${describe(result.alone)}, beside ${describe(result.beside)}` : ''))
     return result
-  } finally {
-    redis.disconnect()
-    await server.stop()
-    running = undefined
-    await rm(dir, { recursive: true, force: true })
-  }
+  })
 }
 
 function describe(latency: Latency): string {

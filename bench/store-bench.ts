@@ -3,14 +3,12 @@
  * rates, for 1M and 10M random sha2-256 multihashes on a private redis-server.
  * Rewrites its section of BENCHMARKS.md.
  */
-import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { cpus, loadavg, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { cpus, loadavg } from 'node:os'
 import { Command } from 'commander'
 import type { Redis } from 'ioredis'
-import { bucketKey, connectRedis, Keystore, startRedisServer, waitForRedis, type RedisServer } from '@sweep/store'
+import { bucketKey, Keystore } from '@sweep/store'
 import { formatCount, formatDuration, markdownTable, peakRssMiB, writeSection } from './lib/markdown.ts'
+import { memoryInfo, randomMultihashes, withRedisServer } from './lib/redis-bench.ts'
 
 const options = new Command()
   .option('--sizes <list>', 'CIDs stored per run', '1000000,10000000')
@@ -24,11 +22,6 @@ const batch = Number(options.batch)
 const bucketBits = Number(options.bucketBits)
 const log = (msg: string) => console.log(`[bench:store] ${msg}`)
 const loadAtStart = loadavg()[0]
-let running: RedisServer | undefined
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  // the redis-server child would outlive an interrupted benchmark
-  process.once(signal, () => { void (running?.kill() ?? Promise.resolve()).finally(() => process.exit(130)) })
-}
 
 interface Run {
   cids: number
@@ -41,24 +34,6 @@ interface Run {
   keysPerBucket: { mean: number; max: number }
   listpack: string
   fragmentation: number
-}
-
-async function memoryInfo(redis: Redis): Promise<Record<string, string>> {
-  const text = await redis.info('memory')
-  return Object.fromEntries(text.split('\r\n').filter((line) => line.includes(':')).map((line) => line.split(':', 2) as [string, string]))
-}
-
-/** A batch of sha2-256 multihashes (0x12 0x20 + 32 random bytes) as views of one allocation. */
-function randomMultihashes(count: number): Buffer[] {
-  const block = randomBytes(count * 34)
-  const out: Buffer[] = []
-  for (let i = 0; i < count; i++) {
-    const multihash = block.subarray(i * 34, (i + 1) * 34)
-    multihash[0] = 0x12
-    multihash[1] = 0x20
-    out.push(multihash)
-  }
-  return out
 }
 
 /** Bucket sizes and encodings, to show the buckets stayed listpack. */
@@ -86,12 +61,7 @@ async function bucketStats(redis: Redis, keystore: Keystore): Promise<{ mean: nu
 }
 
 async function run(cids: number): Promise<Run> {
-  const dir = await mkdtemp(join(tmpdir(), 'sweep-store-bench-'))
-  const server = await startRedisServer({ dir, appendOnly: false })
-  running = server
-  const redis = connectRedis(server.url, { name: 'store-bench' })
-  try {
-    await waitForRedis(redis, server.url)
+  return withRedisServer('store-bench', async (redis) => {
     const keystore = await Keystore.open(redis, { namespace: 'bench', bucketBits })
     if (keystore.warnings.length > 0) log(`warnings: ${keystore.warnings.join('; ')}`)
     const start = await memoryInfo(redis)
@@ -129,12 +99,7 @@ async function run(cids: number): Promise<Run> {
     }
     log(`${formatCount(cids)} CIDs: ${result.bytesPerCid.toFixed(1)} B/CID, add ${formatCount(cids / (addMs / 1000))}/s, read ${formatCount(cids / (readMs / 1000))}/s, buckets ${listpack}`)
     return result
-  } finally {
-    redis.disconnect()
-    await server.stop()
-    running = undefined
-    await rm(dir, { recursive: true, force: true })
-  }
+  })
 }
 
 const runs: Run[] = []

@@ -162,7 +162,7 @@ export class TestCluster {
 }
 
 export interface Stats {
-  keys: { total: number; regions: number }
+  keys: { total: number; regions: number; bucketBits?: number; rebucketing?: { fromBits: number; toBits: number; phase: string } | null }
   queues: { waiting: number; prioritized: number; active: number; delayed: number; failed: number }
   workers: Array<{ id: string; active: number; peerId: string }>
   cycle: { start: number; number: number; regionsDone: number; regionsTotal: number; keysProvided: number }

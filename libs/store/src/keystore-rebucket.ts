@@ -161,12 +161,7 @@ export class Rebucketing {
   private async copyUntilSwitched(signal: AbortSignal | undefined, report: (touched: number) => Promise<void>): Promise<void> {
     const { names } = this.context
     for (;;) {
-      signal?.throwIfAborted()
-      await this.renewLock()
-      // native adds that died touch their buckets when repaired; live ones hold the switch off
-      await repairUnsettledAdds(this.context)
-      const touched = await this.touched()
-      await report(touched.length)
+      const touched = await this.survey(signal, report)
       if (touched.length > 0) {
         // a second busy pass in a row: writes are streaming in, so wait rather than chase them
         if (touched.length > BUSY_TOUCHED && this.passes > 0) await sleep(Math.min(BUSY_WAIT_MS, this.lockTtlMs / 3), undefined, { signal })
@@ -191,11 +186,7 @@ export class Rebucketing {
   private async drain(drainMs: number, signal: AbortSignal | undefined, report: (touched: number) => Promise<void>): Promise<void> {
     let quietSince = performance.now()
     while (performance.now() - quietSince < drainMs) {
-      signal?.throwIfAborted()
-      await this.renewLock()
-      await repairUnsettledAdds(this.context)
-      const touched = await this.touched()
-      await report(touched.length)
+      const touched = await this.survey(signal, report)
       if (touched.length > 0) {
         await this.copy(touched, 'merge', signal)
         quietSince = performance.now()
@@ -251,6 +242,19 @@ export class Rebucketing {
       if (mode === 'copy' && result === 1) this.membersCopied += members[i].length
       if (mode === 'merge' && result > 0) this.membersMerged += result
     })
+  }
+
+  /**
+   * One look at what needs copying again: the lock renewed, native adds that died repaired
+   * (which touches their buckets; live ones hold the switch off), the touched buckets read.
+   */
+  private async survey(signal: AbortSignal | undefined, report: (touched: number) => Promise<void>): Promise<number[]> {
+    signal?.throwIfAborted()
+    await this.renewLock()
+    await repairUnsettledAdds(this.context)
+    const touched = await this.touched()
+    await report(touched.length)
+    return touched
   }
 
   /** The old buckets whose touched bit is set. */

@@ -49,9 +49,7 @@ local m = tonumber(ARGV[2])
 local compare = ARGV[3] == '1'
 local total = KEYS[(compare and 2 or 1) * m + 1]
 local r = rebucket_of(total)
-local n = 0
-for b = 1, m do n = n + tonumber(ARGV[3 + b]) end
-local children = ARGV[4 + m + n]
+local children = children_after(4, m)
 local added = 0
 local out = {}
 local at = 4 + m
@@ -241,9 +239,7 @@ return {repaired, live, n}`
     lua: `${FORWARD}local onlyOnce = ARGV[1] == '1'
 local m = tonumber(ARGV[2])
 local r = rebucket_of(KEYS[m + 1])
-local n = 0
-for b = 1, m do n = n + tonumber(ARGV[2 + b]) end
-local children = ARGV[3 + m + n]
+local children = children_after(3, m)
 local removed = 0
 local at = 3 + m
 for b = 1, m do

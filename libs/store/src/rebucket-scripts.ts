@@ -12,7 +12,8 @@
  * After a write of a member to a bucket already copied, forward() writes the member's
  * current state (value, or absence) to its child in the new generation, in the same step;
  * forward_all() writes the members of a permanent add (field, value pairs all set) with one
- * HSET per child.
+ * HSET per child. children_after(counts_at, m) finds the children argument of a script whose
+ * ARGV holds m member counts from counts_at, then the members, then the children.
  * The child is the i-th byte of children, told by the client, Lua having no SHA-256; a
  * writer that did not know of the re-bucketing sent none, so the bucket is marked touched
  * and the mover copies it again, as it does the buckets named by native adds, whose plain
@@ -71,6 +72,11 @@ local function forward_all(r, bucket, fields, children, first)
   for child, pairs_ in pairs(by_child) do
     redis.call('HSET', r.names .. string.format(r.format, r.number * r.spread + child), unpack(pairs_))
   end
+end
+local function children_after(counts_at, m)
+  local n = 0
+  for b = 1, m do n = n + tonumber(ARGV[counts_at + b - 1]) end
+  return ARGV[counts_at + m + n]
 end
 local function touch_prefixes(r, prefixes, width)
   if r == nil then return end
