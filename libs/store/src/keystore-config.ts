@@ -8,6 +8,14 @@ export function bucketBitsFor(keys: number): number {
   return Math.min(24, Math.max(DEFAULT_BUCKET_BITS, Math.ceil(Math.log2(Math.max(1, keys) / TARGET_PER_BUCKET))))
 }
 
+/** A reset cannot begin while the keystore is re-bucketed online; it can once that ends. */
+export class RebucketingInProgressError extends Error {
+  constructor(detail: string) {
+    super(`the keystore is being re-bucketed online (${detail}); a reset can begin when it ends`)
+    this.name = 'RebucketingInProgressError'
+  }
+}
+
 /** Keystore.open with create: false found no keystore in the namespace. */
 export class KeystoreMissingError extends Error {
   constructor(namespace: string) {

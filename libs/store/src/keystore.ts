@@ -9,7 +9,7 @@ import { bucketOfMultihash } from './bucket-hash.ts'
 import { GenerationReset, type KeystoreReset } from './keystore-reset.ts'
 import { Rebucketing, type RebucketState } from './keystore-rebucket.ts'
 import { checkListpackConfig } from './listpack.ts'
-import { bucketBitsFor, DEFAULT_BUCKET_BITS, KeystoreMissingError, TARGET_PER_BUCKET } from './keystore-config.ts'
+import { bucketBitsFor, DEFAULT_BUCKET_BITS, KeystoreMissingError, RebucketingInProgressError, TARGET_PER_BUCKET } from './keystore-config.ts'
 import { bucketRange, DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
 import {
   addCountNative, addCountToGeneration, distinctBuckets, packedCount, packedSlice, packMultihashes, settle, type PackedMultihashes
@@ -369,6 +369,10 @@ export class Keystore {
     const generation = await runScript(redis, 'sweepKeystoreBeginReset',
       [names.keystoreResetLock, names.keystoreGenerationSeq, names.keystoreGenerations], [this.resetLockTtlMs]) as number
     if (generation === 0) {
+      const rebucketing = await this.rebucketState()
+      if (rebucketing !== undefined) {
+        throw new RebucketingInProgressError(`${rebucketing.fromBits} → ${rebucketing.toBits} bits, ${rebucketing.phase === 'copying' ? `${Math.floor(100 * rebucketing.cursor / 2 ** rebucketing.fromBits)}% copied` : 'switched, draining'}`)
+      }
       const ttl = await redis.pttl(names.keystoreResetLock)
       throw new Error(`a reset is already in progress (its lock expires in ${Math.max(0, Math.ceil(ttl / 1000))} s unless it keeps adding)`)
     }

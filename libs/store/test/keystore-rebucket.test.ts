@@ -151,6 +151,7 @@ describe('re-bucketing a keystore online', () => {
     expect(state).toMatchObject({ fromBits: 10, toBits: 12, phase: 'copying' })
     expect(state.cursor).toBeGreaterThan(0)
     expect(state.cursor).toBeLessThan(1024)
+    await expect(keystore.beginReset()).rejects.toThrow(/being re-bucketed online \(10 → 12 bits, \d+% copied\); a reset can begin when it ends/)
     // the old generation is still the set: whole, and taking adds
     expect(await keystore.count('')).toBe(30_000)
     const meanwhile = multihashes(2000, 'meanwhile')

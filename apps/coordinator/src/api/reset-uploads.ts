@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import { hashTag, storeKeys, type Keystore, type KeystoreReset } from '@sweep/store'
+import { hashTag, RebucketingInProgressError, storeKeys, type Keystore, type KeystoreReset } from '@sweep/store'
 import { HttpError } from './http.ts'
 
 /** An upload nobody touched for this long is aborted, so a vanished client can't block resets forever. */
@@ -158,6 +158,7 @@ export class ResetUploads {
 
   /** 409 naming the reset that holds the lock, or the original error when the lock is free after all. */
   private async busy(error: unknown): Promise<Error> {
+    if (error instanceof RebucketingInProgressError) return new HttpError(409, error.message)
     if (await this.redis.exists(this.lockKey) === 0) return error as Error
     const open = await this.current()
     if (open === undefined) return new HttpError(409, 'another reset of the reprovide set is in progress (a PUT /v1/reprovide-set); try again when it is done')
