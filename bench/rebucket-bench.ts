@@ -142,7 +142,7 @@ function latencies(l: Latency): string {
 
 writeSection(options.out, 'rebucket', `## Keystore: online re-bucketing (bench:rebucket)
 
-Command: \`npm run bench:rebucket\` (\`node bench/rebucket-bench.ts --sizes ${sizes.join(',')} --keys-per-bucket ${perBucket} --add-batch ${addBatch}\`), ${new Date().toISOString().slice(0, 10)}, a private redis-server on 127.0.0.1 (AOF off), ${cpus().length} cores (load average ${loadAtStart.toFixed(1)} when it started).
+Command: \`npm run bench:rebucket\` (\`node bench/rebucket-bench.ts --sizes ${sizes.join(',')} --keys-per-bucket ${perBucket} --add-batch ${addBatch} --add-rate ${addRate}\`), ${new Date().toISOString().slice(0, 10)}, a private redis-server on 127.0.0.1 (AOF off), ${cpus().length} cores (load average ${loadAtStart.toFixed(1)} when it started).
 
 Each size is filled with random sha2-256 multihashes at the bits that give ~${perBucket} keys per bucket (past the 1024 where Redis turns a bucket into a hashtable), then \`Rebucketing.run\` moves it to 2 more bits on a fresh server: once with nothing else running, once beside a writer calling \`addCount\` with ${formatCount(addBatch)} new keys, paced to ${formatCount(addRate)} keys/s (a steady import through the API; its calls are timed alone for 3 s just before). "Copy to switch" is from the first bucket copied to the new generation made current; "to old set deleted" adds the 1 s drain for late writes and deleting the old buckets. Redis holds both copies until then: the peak column.
 
