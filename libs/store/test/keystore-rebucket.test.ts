@@ -89,8 +89,8 @@ describe('re-bucketing a keystore online', () => {
     const outcome = await running
     console.log(`re-bucketing 6 → 8 bits under ${round} rounds of writes: copy ${outcome.copyMs.toFixed(0)} ms, all ${outcome.totalMs.toFixed(0)} ms, ` +
       `${outcome.passes} passes over touched buckets, ${outcome.membersCopied} members copied, ${outcome.membersMerged} merged after the switch, ${removedTotal} removed meanwhile`)
+    // writes ran beside the copy, not only after it (the copy alone takes ~0.5 s here)
     expect(round).toBeGreaterThan(3)
-    expect(outcome.passes).toBeGreaterThan(0)
     await reading
     // every base key the writers left in place was streamed, though the set moved under the reader
     const kept = base.map(hex).filter((k) => expected.has(k))
