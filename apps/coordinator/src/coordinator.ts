@@ -108,6 +108,12 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   // slots are spread in XOR order from a point fixed per deployment
   const self = kadKeyOf(new TextEncoder().encode(`sweep-schedule:${config.namespace}`))
 
+  const memory = new IdleMemoryRelease({
+    onRelease: ({ bytes, rssBefore, rssAfter, pauseMs }) => log.info({
+      requestMiB: Math.round(bytes / 2 ** 20), rssMiBBefore: Math.round(rssBefore / 2 ** 20), rssMiBAfter: Math.round(rssAfter / 2 ** 20), pauseMs: Math.round(pauseMs)
+    }, 'released memory after an import or a re-bucketing'),
+    onError: (error) => log.warn({ err: error }, 'a full collection after an import failed; memory stays at its high-water mark')
+  })
   const leadership = new AbortController()
   let leading: {
     scheduler: Scheduler; consumer: ResultConsumer; loop: Promise<void>; growth: Promise<void>; stop: AbortController; wake?: DirtyWakeSubscription
@@ -127,7 +133,9 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     const wake = subscribeDirtyWake(redis, () => wakeup.wake(), config.namespace, (error) => {
       log.warn({ err: error }, 'subscribing to dirty-key wakeups failed; new keys wait for the tick')
     })
-    const growth = watchKeystoreGrowth({ keystore, log, checkEveryMs: config.keystoreCheckMs, drainMs: config.rebucketDrainMs }, stop.signal)
+    const growth = watchKeystoreGrowth({
+      keystore, log, checkEveryMs: config.keystoreCheckMs, drainMs: config.rebucketDrainMs, onRebucketed: (bytes) => memory.noteWork(bytes)
+    }, stop.signal)
     leading = { scheduler, consumer, stop, wake, growth, loop: runLoop(scheduler, config.tickMs, stop.signal, log, wakeup) }
   }
   const lost = async (): Promise<void> => {
@@ -144,12 +152,6 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   }
   const held = lease.hold({ onElected: elected, onLost: lost }, leadership.signal)
 
-  const memory = new IdleMemoryRelease({
-    onRelease: ({ bytes, rssBefore, rssAfter, pauseMs }) => log.info({
-      requestMiB: Math.round(bytes / 2 ** 20), rssMiBBefore: Math.round(rssBefore / 2 ** 20), rssMiBAfter: Math.round(rssAfter / 2 ** 20), pauseMs: Math.round(pauseMs)
-    }, 'released memory after an import'),
-    onError: (error) => log.warn({ err: error }, 'a full collection after an import failed; memory stays at its high-water mark')
-  })
   const api = await startApiServer({
     keystore, schedule, queue, lease, log, token: config.apiToken, maxBodyBytes: config.maxBodyBytes,
     intervalMs: config.intervalMs, self, k: config.k, onRequestRead: (bytes) => memory.noteRequest(bytes)

@@ -9,6 +9,8 @@ export interface KeystoreGrowthOptions {
   readonly checkEveryMs?: number
   /** After the switch, how long writes that read the old generation get to land (see RebucketRunOptions). */
   readonly drainMs?: number
+  /** A re-bucketing ended, having read this many bytes of keys through this process. */
+  readonly onRebucketed?: (bytesRead: number) => void
 }
 
 const PROGRESS_LOG_MS = 10_000
@@ -67,4 +69,6 @@ async function runRebucketing(rebucketing: Rebucketing, options: KeystoreGrowthO
     fromBits: outcome.fromBits, toBits: outcome.toBits, copyMs: Math.round(outcome.copyMs), totalMs: Math.round(outcome.totalMs),
     passes: outcome.passes, membersCopied: outcome.membersCopied, membersMerged: outcome.membersMerged
   }, 're-bucketed the keystore')
+  // a sha2-256 multihash is 34 bytes, read once and packed once
+  options.onRebucketed?.(outcome.membersCopied * 68)
 }

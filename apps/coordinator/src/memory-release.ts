@@ -49,6 +49,14 @@ export class IdleMemoryRelease {
    */
   noteRequest(bytes: number): void {
     if (bytes < SMALL_REQUEST_BYTES) return
+    this.noteWork(bytes)
+  }
+
+  /**
+   * Work of this many bytes went through the heap outside a request: a keystore
+   * re-bucketing, whose copy reads every key into this process, leaves the same garbage.
+   */
+  noteWork(bytes: number): void {
     this.bytes += bytes
     clearTimeout(this.timer)
     if (this.bytes < this.minBytes) return

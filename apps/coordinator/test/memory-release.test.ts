@@ -26,6 +26,18 @@ describe('IdleMemoryRelease', () => {
     expect(collections).toBe(1) // nothing new since: no second pause
   })
 
+  it('counts work done outside requests, such as a re-bucketing, toward a release', () => {
+    vi.useFakeTimers()
+    let collections = 0
+    const memory = new IdleMemoryRelease({ idleMs: 1000, minBytes: 2 ** 20, collect: () => { collections++ } })
+    memory.noteRequest(40_000) // a small request: not import traffic
+    vi.advanceTimersByTime(2000)
+    expect(collections).toBe(0)
+    memory.noteWork(2 ** 20)
+    vi.advanceTimersByTime(1000)
+    expect(collections).toBe(1)
+  })
+
   it('reports a collection that fails instead of throwing from its timer', () => {
     vi.useFakeTimers()
     const errors: unknown[] = []
