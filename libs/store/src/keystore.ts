@@ -1,13 +1,13 @@
 import type { Redis } from 'ioredis'
 import { keyHasPrefix, parsePrefix, type Prefix } from '@sweep/keyspace'
-import type { ProvideKey } from '@sweep/sweep'
 import {
-  addToGeneration, assertWriteAttempt, bucketName, currentView, randomMembers, readBuckets, deleteOrphanGenerations, planCalls, removeFromGeneration, sha256,
-  REWRITE, STORED_ALREADY, WRITE_CHUNK, type GenerationView, type KeystoreContext
+  addToGeneration, assertWriteAttempt, bucketName, currentView, deleteOrphanGenerations, planCalls, randomMembers, removeFromGeneration,
+  REWRITE, sha256, STORED_ALREADY, WRITE_CHUNK, type GenerationView, type KeystoreContext
 } from './keystore-generations.ts'
 import { bucketOfMultihash } from './bucket-hash.ts'
 import { GenerationReset, type KeystoreReset } from './keystore-reset.ts'
 import { Rebucketing, type RebucketState } from './keystore-rebucket.ts'
+import { streamKeys, type StoredKey } from './keystore-stream.ts'
 import { checkListpackConfig } from './listpack.ts'
 import { bucketBitsFor, DEFAULT_BUCKET_BITS, KeystoreMissingError, RebucketingInProgressError, TARGET_PER_BUCKET } from './keystore-config.ts'
 import { bucketRange, DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
@@ -19,11 +19,8 @@ import { AddJournal, repairUnsettledAdds, type AddRepair } from './unsettled-add
 
 export type { PackedMultihashes } from './packed-add.ts'
 export type { AddRepair } from './unsettled-adds.ts'
+export type { StoredKey } from './keystore-stream.ts'
 
-export interface StoredKey extends ProvideKey {
-  /** Provide once, don't reprovide. */
-  readonly once: boolean
-}
 
 export interface KeystoreOptions {
   namespace?: string
@@ -48,7 +45,6 @@ export interface KeystoreOptions {
   writerTtlMs?: number
 }
 
-const MAX_BUCKETS_PER_READ = 4096
 /**
  * Multihashes per pipeline in addCount: the more per call, the more share a bucket, and
  * one HSET carries them all (Redis' cost is mostly per command). 128k is about 5 MB.
@@ -288,61 +284,13 @@ export class Keystore {
 
   /**
    * Every key under prefix, in batches of at most batchSize, read a few buckets per
-   * round trip with the next buckets already requested while a batch is consumed.
+   * round trip with the next buckets already requested while a batch is consumed (see
+   * streamKeys: it follows a re-bucketing or reset that switches generations meanwhile).
    */
   async *keys(prefix: Prefix, batchSize: number): AsyncIterable<StoredKey[]> {
     parsePrefix(prefix)
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize: expected a positive integer, got ${batchSize}`)
-    let view = await this.view()
-    const total = await this.total()
-    let { first: from, end } = bucketRange(prefix, view.context.bucketBits)
-    let filter = false
-    let step = 1
-    const follow = (to: GenerationView) => {
-      const bits = to.context.bucketBits
-      const range = bucketRange(prefix, bits)
-      // the same point of the keyspace in the new generation's buckets (bits only grow)
-      from = Math.max(range.first, from * 2 ** (bits - view.context.bucketBits))
-      end = range.end
-      view = to
-      filter = prefix.length > bits
-      // Buckets per pipeline: about batchSize keys' worth. A sparse keystore (a region
-      // spanning thousands of near-empty buckets) reads up to 4096 per round trip: at 256
-      // a burst job for one new CID on a 3-bit region spent ~0.5 s in 32 round trips.
-      step = Math.min(MAX_BUCKETS_PER_READ, Math.max(1, Math.ceil(batchSize / Math.max(1, total / 2 ** bits))))
-    }
-    follow(view)
-    const read = (at: number) => {
-      const pending = readBuckets(view, at, Math.min(end, at + step))
-      pending.catch(() => {}) // a consumer that stops early never awaits the prefetch
-      return pending
-    }
-    let next = read(from)
-    let batch: StoredKey[] = []
-    while (from < end) {
-      const { current, buckets } = await next
-      if (current.generation !== view.generation) {
-        // a re-bucketing or reset switched generations: go on from here in the new one,
-        // before the old one is deleted (this read's buckets may be from either)
-        follow(current)
-        next = read(from)
-        continue
-      }
-      if (from + step < end) next = read(from + step)
-      from += step
-      for (const pairs of buckets) {
-        for (let i = 0; i < pairs.length; i += 2) {
-          const key = sha256(pairs[i])
-          if (filter && !keyHasPrefix(key, prefix)) continue
-          batch.push({ multihash: pairs[i], key, once: pairs[i + 1].length > 0 })
-          if (batch.length === batchSize) {
-            yield batch
-            batch = []
-          }
-        }
-      }
-    }
-    if (batch.length > 0) yield batch
+    yield* streamKeys(await this.view(), await this.total(), prefix, batchSize)
   }
 
   /**
