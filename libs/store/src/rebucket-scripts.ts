@@ -5,23 +5,25 @@
  */
 
 /**
- * Lua defining rebucket_of(total, settling), rebucket_bucket(r, bucket), forward(r, bucket,
- * member, children, i) and touch_prefixes(r, prefixes, width): how writes keep a
- * re-bucketing's copy in step. rebucket_of finds the re-bucketing that copies the generation
- * of a total counter (`<base>total:<generation>`), nil when none does (one HMGET per call).
- * After a write of a member to a bucket already copied, forward() writes the member's
- * current state (value, or absence) to its child in the new generation, in the same step;
- * forward_all() writes the members of a permanent add (field, value pairs all set) with one
- * HSET per child. children_after(counts_at, m) finds the children argument of a script whose
- * ARGV holds m member counts from counts_at, then the members, then the children.
- * The child is the i-th byte of children, told by the client, Lua having no SHA-256; a
- * writer that did not know of the re-bucketing sent none, so the bucket is marked touched
- * and the mover copies it again, as it does the buckets named by native adds, whose plain
- * HSETs forward nothing (touch_prefixes). Once the copy is current, a write that still names
- * the old generation (it read which is current just before the switch) is refused with a
- * SWEEP_REBUCKETED error before it writes anything, and the client writes again to the new
- * one; only the settling step of a native add, whose HSETs already ran, goes through, and
- * the mover merges those buckets.
+ * Lua helpers through which writes keep a re-bucketing's copy in step:
+ * - rebucket_of(total, settling): the re-bucketing that copies the generation of a total
+ *   counter (`<base>total:<generation>`), or nil (one HMGET per call). Once the copy is
+ *   current, a write that still names the old generation (it read which one is current just
+ *   before the switch) is refused with SWEEP_REBUCKETED before it writes anything, and its
+ *   client writes again to the new one. Only a native add's settling step goes through: its
+ *   HSETs already ran, and the mover merges those buckets.
+ * - rebucket_bucket(r, bucket): looks up, once per bucket, whether it is copied yet.
+ * - forward(r, bucket, member, children, i): after a write of member to a copied bucket,
+ *   writes the member's state (its value, or its absence) to its child in the same step.
+ *   Lua has no SHA-256, so the client tells each member's child: the i-th byte of children.
+ *   A writer that did not know of the re-bucketing sent none; the bucket is marked touched
+ *   instead, and the mover copies it again.
+ * - forward_all(r, bucket, fields, children, first): the same for a permanent add's
+ *   field/value pairs, one HSET per child.
+ * - children_after(counts_at, m): the children argument of a script whose ARGV holds m
+ *   member counts from counts_at, then the members, then the children.
+ * - touch_prefixes(r, prefixes, width): marks the buckets a native add wrote with plain
+ *   HSETs, which forward nothing.
  */
 export const FORWARD = `local function rebucket_of(total, settling)
   if total == nil then return nil end
