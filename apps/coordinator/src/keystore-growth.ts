@@ -14,6 +14,8 @@ export interface KeystoreGrowthOptions {
 }
 
 const PROGRESS_LOG_MS = 10_000
+/** The same failure (no room in Redis, say) is logged again only after this long. */
+const REPEAT_WARNING_MS = 10 * 60_000
 
 /**
  * The leader's watch over the keystore's size. When its buckets average past what stays
@@ -23,14 +25,19 @@ const PROGRESS_LOG_MS = 10_000
  */
 export async function watchKeystoreGrowth(options: KeystoreGrowthOptions, signal: AbortSignal): Promise<void> {
   const { keystore, log } = options
+  let warned = { message: '', at: -Infinity }
   while (!signal.aborted) {
     try {
       const rebucketing = await nextRebucketing(keystore, log)
       if (rebucketing !== undefined) await runRebucketing(rebucketing, options, signal)
     } catch (error) {
       if (signal.aborted) return
-      // the state is in Redis: the next check (or leader) resumes where this one stopped
-      log.warn({ err: error }, 're-bucketing the keystore stopped; it resumes at the next check')
+      const message = (error as Error).message
+      if (message !== warned.message || performance.now() - warned.at > REPEAT_WARNING_MS) {
+        warned = { message, at: performance.now() }
+        // the state is in Redis: the next check (or leader) resumes where this one stopped
+        log.warn({ err: error }, 're-bucketing the keystore did not start or stopped; it is tried again at the next check')
+      }
     }
     await sleep(options.checkEveryMs ?? 30_000, undefined, { signal }).catch(() => {})
   }

@@ -60,6 +60,10 @@ const MAX_BATCH_BUCKETS = 128
 const BUSY_TOUCHED = 256
 const BUSY_WAIT_MS = 1000
 const PROGRESS_EVERY_MS = 2000
+/** Redis bytes a key takes in listpack buckets, with room for allocator slack (41–43 B measured). */
+const COPY_BYTES_PER_KEY = 48
+/** The share of maxmemory a re-bucketing may fill: Redis refuses writes at maxmemory (noeviction). */
+const MAXMEMORY_SHARE = 0.9
 
 /**
  * Moves the keystore online to more bucket bits, so buckets stay small enough for Redis'
@@ -102,7 +106,11 @@ export class Rebucketing {
     }
   }
 
-  /** Starts moving the current generation to toBits; undefined when a reset or re-bucketing holds the lock. */
+  /**
+   * Starts moving the current generation to toBits; undefined when a reset or re-bucketing
+   * holds the lock. Refuses when the copy would not fit under Redis' maxmemory: there Redis
+   * would refuse every write, adds included, until the copy was given up.
+   */
   static async begin(context: KeystoreContext, toBits: number, lockTtlMs: number): Promise<Rebucketing | undefined> {
     const { redis, names } = context
     const from = Number(await redis.get(names.keystoreGeneration) ?? 0)
@@ -110,6 +118,7 @@ export class Rebucketing {
     if (!(Number.isInteger(toBits) && toBits > fromBits && toBits <= 24)) {
       throw new Error(`bucketBits: a re-bucketing goes to more bits than the current ${fromBits}, at most 24; got ${toBits}`)
     }
+    await assertRoomForCopy(context, from)
     const to = await runScript(redis, 'sweepKeystoreBeginRebucket',
       [names.keystoreResetLock, names.keystoreGenerationSeq, names.keystoreGenerations, names.keystoreRebucket, names.keystoreConfig, names.keystoreGeneration],
       [lockTtlMs, from, fromBits, toBits]) as number
@@ -285,6 +294,19 @@ export class Rebucketing {
 
   private lockLost(): Error {
     return new Error(`the re-bucketing to generation ${this.state.to} lost its lock (another process took it up, or it stalled past ${this.lockTtlMs} ms); it resumes from its state in Redis`)
+  }
+}
+
+async function assertRoomForCopy(context: KeystoreContext, generation: number): Promise<void> {
+  const memory = await context.redis.info('memory')
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(memory)?.[1] ?? 0)
+  const maxmemory = field('maxmemory')
+  if (maxmemory === 0) return
+  const keys = Number(await context.redis.get(context.names.keystoreTotal(generation)) ?? 0)
+  const needed = field('used_memory') + keys * COPY_BYTES_PER_KEY
+  if (needed > maxmemory * MAXMEMORY_SHARE) {
+    const mib = (bytes: number) => `${Math.ceil(bytes / 2 ** 20)} MiB`
+    throw new Error(`the keystore needs more buckets, but Redis has no room to copy its ${keys} keys: that needs about ${mib(needed)} of its maxmemory ${mib(maxmemory)} (up to ${Math.round(MAXMEMORY_SHARE * 100)}% used); raise maxmemory (the chart's redis.maxmemory or memory limit) and the re-bucketing starts by itself`)
   }
 }
 

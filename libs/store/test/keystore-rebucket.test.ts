@@ -115,6 +115,22 @@ describe('re-bucketing a keystore online', () => {
     expect(await reopened.count('')).toBe(expected.size + 100)
   })
 
+  it('does not begin when the copy would not fit under Redis\' maxmemory, and says how much it needs', async () => {
+    const keystore = await Keystore.open(t.redis, { namespace: 'full', bucketBits: 4 })
+    await keystore.addCount(multihashes(20_000, 'full'))
+    const used = Number(/^used_memory:(\d+)/m.exec(await t.redis.info('memory'))![1])
+    try {
+      // room for the keys as they are, not for a second copy of 20k keys (~1 MB)
+      await t.redis.config('SET', 'maxmemory', String(used + 500_000))
+      await expect(keystore.beginRebucket(6)).rejects.toThrow(/Redis has no room to copy its 20000 keys: that needs about \d+ MiB of its maxmemory \d+ MiB/)
+      expect(await keystore.rebucketState()).toBeUndefined()
+      await t.redis.config('SET', 'maxmemory', String(used + 20_000_000))
+      expect(await keystore.beginRebucket(6)).toBeDefined()
+    } finally {
+      await t.redis.config('SET', 'maxmemory', '0')
+    }
+  })
+
   it('refuses a script write that reaches the old generation after the switch, and merges native adds that land there', async () => {
     const keystore = await Keystore.open(t.redis, { namespace: 'stale', bucketBits: 4 })
     const base = multihashes(5000, 'base')
