@@ -44,6 +44,9 @@ export interface BucketCall {
  */
 export const CALL_MEMBERS = 1024
 
+/** Commands per pipeline when a call touches many buckets. */
+export const PIPELINE_BUCKETS = 4096
+
 /** Multihashes per pipeline in add and remove, so a huge call never builds one giant request. */
 export const WRITE_CHUNK = 20_000
 
@@ -159,9 +162,12 @@ export interface GenerationView {
 
 /** The current generation and its bits, read in one step (a re-bucketing switches both at once). */
 export async function currentView(context: KeystoreContext): Promise<GenerationView> {
-  const { names } = context
-  return viewOf(context, await runScript(context.redis, 'sweepKeystoreCurrent',
-    [names.keystoreGeneration, names.keystoreConfig, names.keystoreRebucket], []) as [number, number, number])
+  return viewOf(context, await runScript(context.redis, 'sweepKeystoreCurrent', currentKeys(context.names), []) as [number, number, number])
+}
+
+/** The keys sweepKeystoreCurrent reads. */
+function currentKeys(names: StoreKeys): string[] {
+  return [names.keystoreGeneration, names.keystoreConfig, names.keystoreRebucket]
 }
 
 function viewOf(context: KeystoreContext, [generation, bits, forwardBits]: [number, number, number]): GenerationView {
@@ -175,9 +181,8 @@ function viewOf(context: KeystoreContext, [generation, bits, forwardBits]: [numb
  */
 export async function readBuckets(view: GenerationView, from: number, end: number): Promise<{ current: GenerationView; buckets: Buffer[][] }> {
   const { context, generation } = view
-  const { names } = context
   const pipeline = context.redis.pipeline()
-  queueScript(pipeline, 'sweepKeystoreCurrent', [names.keystoreGeneration, names.keystoreConfig, names.keystoreRebucket], [])
+  queueScript(pipeline, 'sweepKeystoreCurrent', currentKeys(context.names), [])
   for (let bucket = from; bucket < end; bucket++) pipeline.callBuffer('HGETALL', bucketName(context, generation, bucket))
   const [current, ...buckets] = await execPipeline(pipeline) as [[number, number, number], ...Buffer[][]]
   return { current: viewOf(context, current), buckets }
@@ -198,30 +203,6 @@ export function childrenOf(multihashes: Iterable<Uint8Array>, bucketBits: number
 export async function generationBits(context: KeystoreContext, generation: number): Promise<number> {
   const [own, keystore] = await context.redis.hmget(context.names.keystoreConfig, `bits:${generation}`, 'bucketBits')
   return Number(own ?? keystore ?? context.bucketBits)
-}
-
-/** A write refused by one re-bucketing's switch goes to the new generation; more than one switch in a write is a fault. */
-const MAX_WRITE_ATTEMPTS = 3
-
-export function assertWriteAttempt(attempt: number, pending: number): void {
-  if (attempt > MAX_WRITE_ATTEMPTS) {
-    throw new Error(`${pending} keys were refused by ${MAX_WRITE_ATTEMPTS} generations in a row (each re-bucketed as the write reached it); the rest was written, try these again`)
-  }
-}
-
-/** Up to n distinct members of random buckets of a generation (HRANDFIELD): keys in sparse buckets are a little more likely. */
-export async function randomMembers({ generation, context }: GenerationView, n: number): Promise<Buffer[]> {
-  const picked = new Map<string, Buffer>()
-  const buckets = 2 ** context.bucketBits
-  for (let round = 0; round < 20 && picked.size < n; round++) {
-    const pipeline = context.redis.pipeline()
-    const want = Math.min(4096, 2 * (n - picked.size))
-    for (let i = 0; i < want; i++) pipeline.hrandfieldBuffer(bucketName(context, generation, Math.floor(Math.random() * buckets)))
-    for (const field of await execPipeline(pipeline)) {
-      if (field instanceof Buffer && picked.size < n) picked.set(field.toString('hex'), field)
-    }
-  }
-  return [...picked.values()]
 }
 
 /** One context object per bits, so what is cached per context (bucket names) stays cached. */

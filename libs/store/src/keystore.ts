@@ -1,13 +1,13 @@
 import type { Redis } from 'ioredis'
 import { keyHasPrefix, parsePrefix, type Prefix } from '@sweep/keyspace'
 import {
-  addToGeneration, assertWriteAttempt, bucketName, currentView, deleteOrphanGenerations, planCalls, randomMembers, removeFromGeneration,
+  addToGeneration, bucketName, currentView, deleteOrphanGenerations, PIPELINE_BUCKETS, planCalls, removeFromGeneration,
   REWRITE, sha256, STORED_ALREADY, WRITE_CHUNK, type GenerationView, type KeystoreContext
 } from './keystore-generations.ts'
 import { bucketOfMultihash } from './bucket-hash.ts'
 import { GenerationReset, type KeystoreReset } from './keystore-reset.ts'
 import { Rebucketing, type RebucketState } from './keystore-rebucket.ts'
-import { streamKeys, type StoredKey } from './keystore-stream.ts'
+import { sampleKeys, streamKeys, type StoredKey } from './keystore-read.ts'
 import { checkListpackConfig } from './listpack.ts'
 import { bucketBitsFor, DEFAULT_BUCKET_BITS, KeystoreMissingError, RebucketingInProgressError, TARGET_PER_BUCKET } from './keystore-config.ts'
 import { bucketRange, DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
@@ -19,8 +19,7 @@ import { AddJournal, repairUnsettledAdds, type AddRepair } from './unsettled-add
 
 export type { PackedMultihashes } from './packed-add.ts'
 export type { AddRepair } from './unsettled-adds.ts'
-export type { StoredKey } from './keystore-stream.ts'
-
+export type { StoredKey } from './keystore-read.ts'
 
 export interface KeystoreOptions {
   namespace?: string
@@ -50,10 +49,10 @@ export interface KeystoreOptions {
  * one HSET carries them all (Redis' cost is mostly per command). 128k is about 5 MB.
  */
 const COUNT_CHUNK = 131_072
+/** Attempts of a write whose calls a re-bucketing's switch refused (see untilWritten). */
+const MAX_WRITE_ATTEMPTS = 3
 /** After a native add failed, the script path is used this long before native is tried again. */
 const NATIVE_RETRY_MS = 10_000
-/** Commands per pipeline when a call touches many buckets. */
-const PIPELINE_BUCKETS = 4096
 /** How long recount() waits for adds under way to settle before it gives up. */
 const RECOUNT_WAIT_MS = 30_000
 
@@ -109,8 +108,8 @@ export class Keystore {
    * listpack-encoded. The leader re-buckets to them (beginRebucket).
    */
   async bitsWanted(): Promise<{ current: number; wanted: number; perBucket: number }> {
-    const { context } = await this.view()
-    const total = await this.total()
+    const { generation, context } = await this.view()
+    const total = await this.totalOf(generation)
     const perBucket = total / 2 ** context.bucketBits
     // twice the set's size: a set growing steadily then re-buckets about once per doubling
     const grown = perBucket > TARGET_PER_BUCKET ? bucketBitsFor(2 * total) : context.bucketBits
@@ -122,16 +121,13 @@ export class Keystore {
     const added: Uint8Array[] = []
     for (let start = 0; start < multihashes.length; start += WRITE_CHUNK) {
       const chunk = multihashes.slice(start, start + WRITE_CHUNK)
-      const outcomes = new Uint8Array(chunk.length).fill(REWRITE)
-      // positions still to write: all of them, then those a re-bucketing's switch refused
-      let pending = chunk.map((_, position) => position)
-      for (let attempt = 1; pending.length > 0; attempt++) {
-        assertWriteAttempt(attempt, pending.length)
-        const { generation, context, forwardBits } = await this.view()
+      const outcomes = new Uint8Array(chunk.length)
+      // written by chunk position, so the keys added come back in input order
+      await this.untilWritten(chunk.map((_, position) => position), async ({ generation, context, forwardBits }, pending) => {
         const written = await addToGeneration(context, generation, pending.map((position) => chunk[position]), { once: options.once === true, count: true, forwardBits })
         pending.forEach((position, i) => { outcomes[position] = written[i] })
-        pending = pending.filter((position) => outcomes[position] === REWRITE)
-      }
+        return pending.filter((position) => outcomes[position] === REWRITE)
+      })
       outcomes.forEach((outcome, position) => { if (outcome !== STORED_ALREADY) added.push(chunk[position]) })
     }
     return added
@@ -152,16 +148,14 @@ export class Keystore {
     let added = 0
     const prefixes = new Set<Prefix>()
     for (let start = 0; start < packedCount(packed); start += COUNT_CHUNK) {
-      let chunk = packedSlice(packed, start, Math.min(packedCount(packed), start + COUNT_CHUNK))
-      for (let attempt = 1; packedCount(chunk) > 0; attempt++) {
-        assertWriteAttempt(attempt, packedCount(chunk))
-        const view = await this.view()
-        const outcome = await this.addCountChunk(view, chunk, options.once === true, options.markDirty === true)
+      const chunk = packedSlice(packed, start, Math.min(packedCount(packed), start + COUNT_CHUNK))
+      await this.untilWritten(chunk, async (view, pending) => {
+        const outcome = await this.addCountChunk(view, pending, options.once === true, options.markDirty === true)
         added += outcome.added
         const bits = view.context.bucketBits
         for (const bucket of outcome.buckets) prefixes.add(bucket.toString(2).padStart(bits, '0'))
-        chunk = packMultihashes(outcome.rewrite)
-      }
+        return packMultihashes(outcome.rewrite)
+      })
     }
     return { added, prefixes }
   }
@@ -254,7 +248,10 @@ export class Keystore {
    * no add that died is waiting for repairUnsettledAdds().
    */
   async total(): Promise<number> {
-    const { generation } = await this.view()
+    return this.totalOf((await this.view()).generation)
+  }
+
+  private async totalOf(generation: number): Promise<number> {
     return Math.max(0, Number(await this.context.redis.get(this.context.names.keystoreTotal(generation)) ?? 0))
   }
 
@@ -290,7 +287,8 @@ export class Keystore {
   async *keys(prefix: Prefix, batchSize: number): AsyncIterable<StoredKey[]> {
     parsePrefix(prefix)
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize: expected a positive integer, got ${batchSize}`)
-    yield* streamKeys(await this.view(), await this.total(), prefix, batchSize)
+    const view = await this.view()
+    yield* streamKeys(view, await this.totalOf(view.generation), prefix, batchSize)
   }
 
   /**
@@ -299,15 +297,10 @@ export class Keystore {
    */
   async sample(n: number): Promise<Uint8Array[]> {
     if (!(Number.isInteger(n) && n >= 0)) throw new Error(`sample: expected a non-negative integer count, got ${n}`)
-    const total = await this.total()
-    if (n === 0 || total === 0) return []
     const view = await this.view()
-    if (total <= 4 * n || total <= 2 ** view.context.bucketBits) {
-      const all = new Map<string, Buffer>()
-      for await (const batch of this.keys('', 10_000)) for (const { multihash } of batch) all.set(Buffer.from(multihash).toString('hex'), Buffer.from(multihash))
-      return shuffle([...all.values()]).slice(0, n)
-    }
-    return randomMembers(view, n)
+    const total = await this.totalOf(view.generation)
+    if (n === 0 || total === 0) return []
+    return sampleKeys(view, total, n)
   }
 
   /** Starts building a replacement set; only one reset runs at a time per namespace. */
@@ -377,25 +370,29 @@ export class Keystore {
   private async removeWhere(multihashes: readonly Uint8Array[], onlyOnce: boolean): Promise<number> {
     let removed = 0
     for (let start = 0; start < multihashes.length; start += WRITE_CHUNK) {
-      let pending = multihashes.slice(start, start + WRITE_CHUNK)
-      for (let attempt = 1; pending.length > 0; attempt++) {
-        assertWriteAttempt(attempt, pending.length)
-        const { generation, context, forwardBits } = await this.view()
+      await this.untilWritten(multihashes.slice(start, start + WRITE_CHUNK), async ({ generation, context, forwardBits }, pending) => {
         const outcome = await removeFromGeneration(context, generation, pending, onlyOnce, forwardBits)
         removed += outcome.removed
-        pending = outcome.rewrite
-      }
+        return outcome.rewrite
+      })
     }
     return removed
   }
 
-  /** Each bucket as its flat [field, value, field, value, ...] reply. */
-}
-
-function shuffle<T>(items: T[]): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]]
+  /**
+   * Writes to the current generation until nothing is left: what a re-bucketing's switch
+   * refused, having reached the old generation, goes again to the new one. One switch per
+   * write is the most a re-bucketing can cause; more in a row is a fault.
+   */
+  private async untilWritten<T extends { length: number } | PackedMultihashes>(
+    items: T, write: (view: GenerationView, pending: T) => Promise<T>
+  ): Promise<void> {
+    const size = (pending: T) => ('offsets' in pending ? packedCount(pending) : pending.length)
+    for (let attempt = 1; size(items) > 0; attempt++) {
+      if (attempt > MAX_WRITE_ATTEMPTS) {
+        throw new Error(`${size(items)} keys were refused by ${MAX_WRITE_ATTEMPTS} generations in a row (each re-bucketed as the write reached it); the rest was written, try these again`)
+      }
+      items = await write(await this.view(), items)
+    }
   }
-  return items
 }

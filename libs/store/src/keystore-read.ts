@@ -1,6 +1,7 @@
 import { keyHasPrefix, type Prefix } from '@sweep/keyspace'
 import type { ProvideKey } from '@sweep/sweep'
-import { readBuckets, sha256, type GenerationView } from './keystore-generations.ts'
+import { execPipeline } from './scripts.ts'
+import { bucketName, PIPELINE_BUCKETS, readBuckets, sha256, type GenerationView } from './keystore-generations.ts'
 import { bucketRange } from './names.ts'
 
 export interface StoredKey extends ProvideKey {
@@ -8,7 +9,8 @@ export interface StoredKey extends ProvideKey {
   readonly once: boolean
 }
 
-const MAX_BUCKETS_PER_READ = 4096
+/** Buckets per read of a stream, at most: the same bound as any pipeline over buckets. */
+const MAX_BUCKETS_PER_READ = PIPELINE_BUCKETS
 
 /**
  * Every key under prefix in the generation of start and, when a re-bucketing or reset
@@ -66,4 +68,40 @@ export async function * streamKeys(start: GenerationView, total: number, prefix:
     }
   }
   if (batch.length > 0) yield batch
+}
+
+/**
+ * Up to n distinct stored multihashes of a view's generation of total keys, at random:
+ * small sets are read whole and shuffled, larger ones sampled by HRANDFIELD.
+ */
+export async function sampleKeys(view: GenerationView, total: number, n: number): Promise<Uint8Array[]> {
+  if (total <= 4 * n || total <= 2 ** view.context.bucketBits) {
+    const all = new Map<string, Buffer>()
+    for await (const batch of streamKeys(view, total, '', 10_000)) for (const { multihash } of batch) all.set(Buffer.from(multihash).toString('hex'), Buffer.from(multihash))
+    return shuffle([...all.values()]).slice(0, n)
+  }
+  return randomMembers(view, n)
+}
+
+/** Up to n distinct members of random buckets of a generation (HRANDFIELD): keys in sparse buckets are a little more likely. */
+export async function randomMembers({ generation, context }: GenerationView, n: number): Promise<Buffer[]> {
+  const picked = new Map<string, Buffer>()
+  const buckets = 2 ** context.bucketBits
+  for (let round = 0; round < 20 && picked.size < n; round++) {
+    const pipeline = context.redis.pipeline()
+    const want = Math.min(PIPELINE_BUCKETS, 2 * (n - picked.size))
+    for (let i = 0; i < want; i++) pipeline.hrandfieldBuffer(bucketName(context, generation, Math.floor(Math.random() * buckets)))
+    for (const field of await execPipeline(pipeline)) {
+      if (field instanceof Buffer && picked.size < n) picked.set(field.toString('hex'), field)
+    }
+  }
+  return [...picked.values()]
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]]
+  }
+  return items
 }
