@@ -71,3 +71,8 @@ export function sha256Head(bytes: Uint8Array, start = 0, end = bytes.length): nu
 export function bucketOfMultihash(multihash: Uint8Array, bucketBits: number): number {
   return sha256Head(multihash) >>> (32 - bucketBits)
 }
+
+/** Which of its bucket's 2^(toBits - bucketBits) children a multihash goes to when re-bucketed to toBits. */
+export function childOfMultihash(multihash: Uint8Array, bucketBits: number, toBits: number): number {
+  return bucketOfMultihash(multihash, toBits) & (2 ** (toBits - bucketBits) - 1)
+}

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { bucketOfMultihash, sha256Head } from './bucket-hash.ts'
+import { bucketOfMultihash, childOfMultihash } from './bucket-hash.ts'
 import { bucketKey, type StoreKeys } from './names.ts'
 import { execPipeline, execWrites, queueScript, REBUCKETED, runScript } from './scripts.ts'
 
@@ -193,9 +193,8 @@ export async function readBuckets(view: GenerationView, from: number, end: numbe
  * write scripts take it (see FORWARD in rebucket-scripts.ts).
  */
 export function childrenOf(multihashes: Iterable<Uint8Array>, bucketBits: number, forwardBits: number): Buffer {
-  const mask = 2 ** (forwardBits - bucketBits) - 1
   const bytes: number[] = []
-  for (const multihash of multihashes) bytes.push((sha256Head(multihash) >>> (32 - forwardBits)) & mask)
+  for (const multihash of multihashes) bytes.push(childOfMultihash(multihash, bucketBits, forwardBits))
   return Buffer.from(bytes)
 }
 

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { sha256Head } from './bucket-hash.ts'
+import { childOfMultihash } from './bucket-hash.ts'
 import {
   bucketName, deleteGeneration, generationBits, withBits, type KeystoreContext
 } from './keystore-generations.ts'
@@ -234,7 +234,7 @@ export class Rebucketing {
     buckets.forEach((bucket, i) => {
       const children: string[] = []
       for (let c = 0; c < 2 ** spread; c++) children.push(bucketName(newAt, to, (bucket << spread) + c))
-      const blob = packByChild(members[i], toBits, spread)
+      const blob = packByChild(members[i], fromBits, toBits)
       if (mode === 'copy') {
         queueScript(writes, 'sweepKeystoreCopyBucket',
           [bucketName(oldAt, from, bucket), names.keystoreRebucketTouched, names.keystoreResetLock, names.keystoreRebucket, ...children],
@@ -311,12 +311,12 @@ async function assertRoomForCopy(context: KeystoreContext, generation: number): 
 }
 
 /** Members grouped by child bucket, in the packed form the scripts read (see CHILDREN in rebucket-scripts.ts). */
-function packByChild(members: readonly Buffer[], toBits: number, spread: number): Buffer {
-  const children = 2 ** spread
+function packByChild(members: readonly Buffer[], fromBits: number, toBits: number): Buffer {
+  const children = 2 ** (toBits - fromBits)
   const groups: Buffer[][] = Array.from({ length: children }, () => [])
   let size = 2 * children
   for (const member of members) {
-    groups[(sha256Head(member) >>> (32 - toBits)) & (children - 1)].push(member)
+    groups[childOfMultihash(member, fromBits, toBits)].push(member)
     size += 2 + member.length
   }
   const blob = Buffer.allocUnsafe(size)
