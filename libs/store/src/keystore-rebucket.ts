@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { bitmapOffsets } from './bitmap.ts'
 import { childOfMultihash } from './bucket-hash.ts'
 import {
   bucketName, deleteGeneration, generationBits, withBits, type KeystoreContext
@@ -268,14 +269,7 @@ export class Rebucketing {
 
   /** The old buckets whose touched bit is set. */
   private async touched(): Promise<number[]> {
-    const bitmap = await this.context.redis.getBuffer(this.context.names.keystoreRebucketTouched)
-    const buckets: number[] = []
-    if (bitmap === null) return buckets
-    for (let byte = 0; byte < bitmap.length; byte++) {
-      if (bitmap[byte] === 0) continue
-      for (let bit = 0; bit < 8; bit++) if ((bitmap[byte] & (0x80 >> bit)) !== 0) buckets.push(byte * 8 + bit)
-    }
-    return buckets
+    return bitmapOffsets(await this.context.redis.getBuffer(this.context.names.keystoreRebucketTouched))
   }
 
   private async renewLock(): Promise<void> {

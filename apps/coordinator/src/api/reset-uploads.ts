@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import { hashTag, RebucketingInProgressError, storeKeys, type Keystore, type KeystoreReset } from '@sweep/store'
+import { bitmapOf, bitmapOffsets, hashTag, RebucketingInProgressError, storeKeys, type Keystore, type KeystoreReset } from '@sweep/store'
 import { HttpError } from './http.ts'
 
 /** An upload nobody touched for this long is aborted, so a vanished client can't block resets forever. */
@@ -93,15 +93,10 @@ export class ResetUploads {
 
   /** After a chunk: how many CIDs it added and which buckets it touched (as a bitmap, bit = bucket). */
   async noteChunk(accepted: number, buckets: Iterable<number>): Promise<void> {
-    const bitmap = Buffer.alloc(Math.ceil(2 ** this.keystore.bucketBits / 8))
-    let any = false
-    for (const bucket of buckets) {
-      bitmap[bucket >> 3] |= 0x80 >> (bucket & 7)
-      any = true
-    }
+    const touched = [...buckets]
     const scratch = `${this.bucketsKey}:${randomUUID()}`
     const tx = this.redis.multi().hincrby(this.recordKey, 'accepted', accepted)
-    if (any) tx.set(scratch, bitmap, 'PX', 60_000).bitop('OR', this.bucketsKey, this.bucketsKey, scratch).del(scratch)
+    if (touched.length > 0) tx.set(scratch, bitmapOf(touched, 2 ** this.keystore.bucketBits), 'PX', 60_000).bitop('OR', this.bucketsKey, this.bucketsKey, scratch).del(scratch)
     await tx.pexpire(this.recordKey, this.keepMs).pexpire(this.bucketsKey, this.keepMs).exec()
   }
 
@@ -115,14 +110,7 @@ export class ResetUploads {
     const bitmap = await this.redis.getBuffer(this.bucketsKey)
     const { total } = await reset.commit()
     await this.redis.del(this.recordKey, this.bucketsKey)
-    const buckets: number[] = []
-    if (bitmap !== null) {
-      for (let byte = 0; byte < bitmap.length; byte++) {
-        if (bitmap[byte] === 0) continue
-        for (let bit = 0; bit < 8; bit++) if ((bitmap[byte] & (0x80 >> bit)) !== 0) buckets.push(byte * 8 + bit)
-      }
-    }
-    return { total, buckets }
+    return { total, buckets: bitmapOffsets(bitmap) }
   }
 
   async abort(id: string): Promise<void> {
