@@ -112,7 +112,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     onRelease: ({ bytes, rssBefore, rssAfter, pauseMs }) => log.info({
       requestMiB: Math.round(bytes / 2 ** 20), rssMiBBefore: Math.round(rssBefore / 2 ** 20), rssMiBAfter: Math.round(rssAfter / 2 ** 20), pauseMs: Math.round(pauseMs)
     }, 'released memory after an import or a re-bucketing'),
-    onError: (error) => log.warn({ err: error }, 'a full collection after an import failed; memory stays at its high-water mark')
+    onError: (error) => log.warn({ err: error }, 'a full collection after an import or a re-bucketing failed; memory stays at its high-water mark')
   })
   const leadership = new AbortController()
   let leading: {

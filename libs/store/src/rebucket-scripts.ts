@@ -162,8 +162,9 @@ return 0`
    * generation, [2] the bucket's number, [3] the members by child (see children). When the
    * bucket still holds exactly those members, the children become them with their current
    * values, the bucket is marked copied (writes to it are forwarded from now on) and its
-   * touched bit is cleared; otherwise the bit is set, for a later pass. Either way the state's cursor (first bucket not yet copied once) moves past it. Returns 1 copied, 0 changed,
-   * -1 when the lock is not this re-bucketing's.
+   * touched bit is cleared; otherwise the bit is set, for a later pass. Either way the
+   * state's cursor (the first bucket not yet copied once) moves past it. Returns 1 copied,
+   * 0 changed, -1 when the lock is not this re-bucketing's.
    */
   sweepKeystoreCopyBucket: {
     keys: 0,
