@@ -6,7 +6,7 @@ import { Keystore, storeKeys } from '../src/index.ts'
 import { addToGeneration, removeFromGeneration, REWRITE, type KeystoreContext } from '../src/keystore-generations.ts'
 import { addCountNative, packMultihashes } from '../src/packed-add.ts'
 import { AddJournal } from '../src/unsettled-adds.ts'
-import { hex, kadKey, multihashes, startTestRedis, type TestRedis } from './redis.ts'
+import { bucketKeysOf, hex, kadKey, multihashes, startTestRedis, type TestRedis } from './redis.ts'
 
 let t: TestRedis
 beforeAll(async () => { t = await startTestRedis() })
@@ -23,13 +23,7 @@ async function storedKeys(namespace: string): Promise<Map<string, boolean>> {
 
 /** Bucket keys of one generation, and how many of them are not listpack-encoded. */
 async function bucketsOf(namespace: string, generation: number): Promise<{ buckets: number; notListpack: number }> {
-  const names: string[] = []
-  let cursor = '0'
-  do {
-    const [next, found] = await t.redis.scan(cursor, 'MATCH', `${namespace}:ks:${generation}:*`, 'COUNT', 1000)
-    cursor = next
-    names.push(...found)
-  } while (cursor !== '0')
+  const names = await bucketKeysOf(t.redis, namespace, generation)
   let notListpack = 0
   for (const name of names) if (await t.redis.object('ENCODING', name) !== 'listpack') notListpack++
   return { buckets: names.length, notListpack }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bucketKey, Keystore } from '../src/index.ts'
-import { hex, multihashes, startTestRedis, type TestRedis } from './redis.ts'
+import { bucketKeysOf, hex, multihashes, startTestRedis, type TestRedis } from './redis.ts'
 
 let t: TestRedis
 beforeAll(async () => { t = await startTestRedis() })
@@ -13,14 +13,7 @@ async function stored(keystore: Keystore): Promise<string[]> {
 }
 
 async function bucketsOfGeneration(namespace: string, generation: number): Promise<number> {
-  const keys: string[] = []
-  let cursor = '0'
-  do {
-    const [next, found] = await t.redis.scan(cursor, 'MATCH', `${namespace}:ks:${generation}:*`, 'COUNT', 1000)
-    cursor = next
-    keys.push(...found)
-  } while (cursor !== '0')
-  return keys.length
+  return (await bucketKeysOf(t.redis, namespace, generation)).length
 }
 
 describe('Keystore reset', () => {

@@ -51,3 +51,15 @@ export function hex(bytes: Uint8Array): string {
 export function kadKey(bytes: Uint8Array): Buffer {
   return createHash('sha256').update(bytes).digest()
 }
+
+/** The names of a keystore generation's bucket keys, found by SCAN. */
+export async function bucketKeysOf(redis: Redis, namespace: string, generation: number): Promise<string[]> {
+  const names: string[] = []
+  let cursor = '0'
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${namespace}:ks:${generation}:*`, 'COUNT', 1000)
+    cursor = next
+    names.push(...found)
+  } while (cursor !== '0')
+  return names
+}
