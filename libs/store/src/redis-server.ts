@@ -11,6 +11,8 @@ export interface RedisServerOptions {
   /** Append-only file on (the default) so a restart keeps the data. */
   readonly appendOnly?: boolean
   readonly executable?: string
+  /** Appended after the defaults, e.g. the cluster-mode flags of redis-cluster-server.ts. */
+  readonly extraArgs?: readonly string[]
 }
 
 export interface RedisServer {
@@ -50,7 +52,8 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Red
     '--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir,
     '--appendonly', options.appendOnly === false ? 'no' : 'yes', '--appendfsync', 'everysec',
     '--save', '', '--protected-mode', 'no', '--daemonize', 'no',
-    '--hash-max-listpack-entries', String(HASH_LISTPACK_ENTRIES)
+    '--hash-max-listpack-entries', String(HASH_LISTPACK_ENTRIES),
+    ...options.extraArgs ?? []
   ]
   const child = spawn(executable, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
