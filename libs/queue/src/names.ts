@@ -1,4 +1,6 @@
+import type { ConnectionOptions } from 'bullmq'
 import type { Prefix } from '@sweep/keyspace'
+import { connectRedis, parseClusterUrl } from '@sweep/store'
 import type { RegionJob } from './schema.ts'
 
 /**
@@ -59,14 +61,23 @@ export function bullPrefix(namespace: string = DEFAULT_NAMESPACE): string {
   return `{${namespace}}`
 }
 
-/** BullMQ connection options: BullMQ opens (and closes) its own connections from these. */
-export function connectionOf(options: QueueOptions): { url: string; maxRetriesPerRequest: null } {
-  if (typeof options.redisUrl !== 'string' || !/^rediss?:\/\//.test(options.redisUrl)) {
+/**
+ * What BullMQ connects with. For one Redis, options from which BullMQ opens (and closes)
+ * its own connections. For a Redis Cluster, a Cluster client, since BullMQ builds a
+ * standalone client from any options it is given; BullMQ duplicates it for blocking
+ * commands but leaves it open, so the owner calls close() after closing the BullMQ object.
+ */
+export function connectionOf(options: QueueOptions): { connection: ConnectionOptions; close: () => Promise<void> } {
+  if (typeof options.redisUrl !== 'string' || !/^rediss?(\+cluster)?:\/\//.test(options.redisUrl)) {
     // whatever it is, it may still carry a password before an '@'
     const shown = JSON.stringify(options.redisUrl)?.replace(/\/\/[^/]*@/, '//***@')
-    throw new Error(`redisUrl: expected redis://HOST:PORT or rediss://..., got ${shown}`)
+    throw new Error(`redisUrl: expected redis://HOST:PORT, rediss://... or redis+cluster://HOST:PORT,HOST:PORT, got ${shown}`)
   }
-  return { url: options.redisUrl, maxRetriesPerRequest: null }
+  if (parseClusterUrl(options.redisUrl) === undefined) {
+    return { connection: { url: options.redisUrl, maxRetriesPerRequest: null } as ConnectionOptions, close: async () => {} }
+  }
+  const cluster = connectRedis(options.redisUrl, { name: 'sweep-bullmq' })
+  return { connection: cluster as unknown as ConnectionOptions, close: async () => { await cluster.quit().catch(() => cluster.disconnect()) } }
 }
 
 /**

@@ -35,11 +35,13 @@ export const DEFAULT_JOB_TIMEOUT_MS = 20 * 60_000
 /** Producer side of the region-job queue, used by the coordinator. */
 export class RegionQueue {
   readonly #queue: Queue
+  readonly #connection: ReturnType<typeof connectionOf>
   readonly #jobOptions: JobsOptions
   readonly #jobTimeoutMs: number
 
   constructor(options: RegionQueueOptions) {
-    this.#queue = new Queue(REGIONS_QUEUE, { connection: connectionOf(options), prefix: bullPrefix(options.namespace) })
+    this.#connection = connectionOf(options)
+    this.#queue = new Queue(REGIONS_QUEUE, { connection: this.#connection.connection, prefix: bullPrefix(options.namespace) })
     this.#queue.on('error', () => { /* ioredis reconnects on its own; calls reject while it is down */ })
     this.#jobTimeoutMs = options.jobTimeoutMs ?? DEFAULT_JOB_TIMEOUT_MS
     const keepSeconds = Math.ceil((options.keepFinishedMs ?? DEFAULT_KEEP_FINISHED_MS) / 1000)
@@ -128,6 +130,7 @@ export class RegionQueue {
 
   async close(): Promise<void> {
     await this.#queue.close()
+    await this.#connection.close()
   }
 
   async #exists(jobId: string): Promise<boolean> {

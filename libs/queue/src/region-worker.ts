@@ -64,6 +64,7 @@ export class RegionWorker {
   readonly #handler: RegionHandler
   readonly #worker: Worker
   readonly #results: Queue
+  readonly #connection: ReturnType<typeof connectionOf>
   readonly #running = new Map<string, Running>()
   /** Handler calls not yet returned: an aborted job leaves #running at once, its handler may take a moment more. */
   readonly #handlers = new Set<Promise<unknown>>()
@@ -79,7 +80,8 @@ export class RegionWorker {
     if (typeof options.workerId !== 'string' || options.workerId === '') throw new Error('workerId: must be a non-empty string')
     this.#options = options
     this.#handler = handler
-    const connection = connectionOf(options)
+    this.#connection = connectionOf(options)
+    const { connection } = this.#connection
     const prefix = bullPrefix(options.namespace)
     const lockDuration = options.lockDurationMs ?? 30_000
     this.#results = new Queue(RESULTS_QUEUE, { connection, prefix })
@@ -148,6 +150,7 @@ export class RegionWorker {
     } finally {
       clearTimeout(timer)
       await this.#results.close()
+      await this.#connection.close()
     }
     return { finished: this.#finishedWhileClosing, handedBack: this.#handedBack, unsettled }
   }

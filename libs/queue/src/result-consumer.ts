@@ -23,8 +23,10 @@ export interface ResultConsumerOptions extends QueueOptions {
 /** Reads region results one at a time, in queue order. Used by the coordinator. */
 export class ResultConsumer {
   readonly #worker: Worker
+  readonly #connection: ReturnType<typeof connectionOf>
 
   constructor(options: ResultConsumerOptions, handler: (result: RegionResult) => Promise<void>) {
+    this.#connection = connectionOf(options)
     this.#worker = new Worker(RESULTS_QUEUE, async (job) => {
       let result: RegionResult
       try {
@@ -33,7 +35,7 @@ export class ResultConsumer {
         throw new UnrecoverableError((error as Error).message)
       }
       await handler(result)
-    }, { connection: connectionOf(options), prefix: bullPrefix(options.namespace), concurrency: 1 })
+    }, { connection: this.#connection.connection, prefix: bullPrefix(options.namespace), concurrency: 1 })
     this.#worker.on('error', (error) => options.onError?.(error))
     this.#worker.on('failed', (job, error) => options.onFailed?.(job?.id ?? '?', error))
   }
@@ -45,5 +47,6 @@ export class ResultConsumer {
   /** Waits for the result being handled, then stops. */
   async close(): Promise<void> {
     await this.#worker.close()
+    await this.#connection.close()
   }
 }

@@ -73,7 +73,7 @@ describe('ids and keys', () => {
 
 describe('connectionOf', () => {
   it('refuses a URL that is not redis:// or rediss:// without printing its password', () => {
-    expect(() => connectionOf({ redisUrl: 'http://alice:hunter2@redis:6379' })).toThrow(/^redisUrl: expected redis:\/\/HOST:PORT or rediss:\/\/\.\.\., got "http:\/\/\*\*\*@redis:6379"$/)
-    expect(connectionOf({ redisUrl: 'rediss://alice:hunter2@redis:6379' }).url).toBe('rediss://alice:hunter2@redis:6379')
+    expect(() => connectionOf({ redisUrl: 'http://alice:hunter2@redis:6379' })).toThrow(/^redisUrl: expected redis:\/\/HOST:PORT, rediss:\/\/\.\.\. or redis\+cluster:\/\/HOST:PORT,HOST:PORT, got "http:\/\/\*\*\*@redis:6379"$/)
+    expect((connectionOf({ redisUrl: 'rediss://alice:hunter2@redis:6379' }).connection as { url: string }).url).toBe('rediss://alice:hunter2@redis:6379')
   })
 })

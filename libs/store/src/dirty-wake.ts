@@ -1,5 +1,6 @@
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { DEFAULT_NAMESPACE, storeKeys } from './names.ts'
+import { isCluster } from './redis.ts'
 
 export interface DirtyWakeSubscription {
   close(): Promise<void>
@@ -15,7 +16,10 @@ export function subscribeDirtyWake(
   redis: Redis, onWake: () => void, namespace: string = DEFAULT_NAMESPACE, onError: (error: unknown) => void = () => {}
 ): DirtyWakeSubscription {
   const channel = storeKeys(namespace).dirtyWake
-  const subscriber = redis.duplicate({ connectionName: `${redis.options.connectionName ?? 'sweep'}-wake` })
+  // a Cluster client's duplicate takes startup nodes, not options; its subscription lives on one node, and PUBLISH reaches every node
+  const subscriber = isCluster(redis)
+    ? (redis as unknown as Cluster).duplicate() as unknown as Redis
+    : redis.duplicate({ connectionName: `${redis.options.connectionName ?? 'sweep'}-wake` })
   subscriber.on('error', () => { /* reconnects on its own; the tick covers the gap */ })
   let closed = false
   // disconnect() returns before the socket is gone, and a message already on the wire still arrives

@@ -1,7 +1,8 @@
 import { hash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { bucketOfMultihash, childOfMultihash } from './bucket-hash.ts'
-import { bucketKey, type StoreKeys } from './names.ts'
+import type { Prefix } from '@sweep/keyspace'
+import { bucketKeyIn, bucketRange, type StoreKeys } from './names.ts'
 import { execPipeline, execWrites, queueScript, REBUCKETED, runScript } from './scripts.ts'
 
 /** What the keystore and its resets share about one namespace's keystore. */
@@ -10,10 +11,20 @@ export interface KeystoreContext {
   readonly namespace: string
   readonly names: StoreKeys
   readonly bucketBits: number
+  /**
+   * The kad-key prefix every key here has: '' for a whole keystore, a shard's prefix in a
+   * sharded one. Walks over all buckets (copies, deletes, samples) take only its buckets.
+   */
+  readonly ownPrefix: Prefix
+}
+
+/** The buckets [first, end), at the context's bits, that can hold keys of this keystore (or shard). */
+export function ownBuckets(context: KeystoreContext): { first: number; end: number } {
+  return bucketRange(context.ownPrefix, context.bucketBits)
 }
 
 export function bucketName(context: KeystoreContext, generation: number, bucket: number): string {
-  return bucketKey(context.namespace, generation, bucket, context.bucketBits)
+  return bucketKeyIn(context.names.keystoreBuckets, generation, bucket, context.bucketBits)
 }
 
 export function sha256(bytes: Uint8Array): Buffer {
@@ -115,7 +126,7 @@ export async function addToGeneration(
     if (options.forwardBits !== undefined) args.push(childrenOf(call.fields, context.bucketBits, options.forwardBits))
     queueScript(pipeline, 'sweepKeystoreAdd', keys, args)
   }
-  const replies = await execWrites(pipeline)
+  const replies = await execWrites(pipeline, { redis: context.redis, key: context.names.keystoreConfig })
   calls.forEach((call, i) => {
     const reply = replies[i]
     if (reply === REBUCKETED) for (const position of call.positions) outcomes[position] = REWRITE
@@ -144,7 +155,7 @@ export async function removeFromGeneration(
     queueScript(pipeline, 'sweepKeystoreRemove', keys, args)
   }
   let removed = 0
-  const replies = await execWrites(pipeline)
+  const replies = await execWrites(pipeline, { redis: context.redis, key: context.names.keystoreConfig })
   calls.forEach((call, i) => {
     if (replies[i] === REBUCKETED) for (const position of call.positions) rewrite.push(multihashes[position])
     else removed += replies[i] as number
@@ -224,10 +235,10 @@ const DELETE_CHUNK = 2048
  */
 export async function deleteGeneration(context: KeystoreContext, generation: number): Promise<void> {
   const atBits = withBits(context, await generationBits(context, generation))
-  const buckets = 2 ** atBits.bucketBits
-  for (let first = 0; first < buckets; first += DELETE_CHUNK) {
+  const { first: own, end } = ownBuckets(atBits)
+  for (let first = own; first < end; first += DELETE_CHUNK) {
     const pipeline = context.redis.pipeline()
-    for (let bucket = first; bucket < Math.min(buckets, first + DELETE_CHUNK); bucket++) pipeline.unlink(bucketName(atBits, generation, bucket))
+    for (let bucket = first; bucket < Math.min(end, first + DELETE_CHUNK); bucket++) pipeline.unlink(bucketName(atBits, generation, bucket))
     await execPipeline(pipeline)
   }
   await execPipeline(context.redis.pipeline()

@@ -1,7 +1,7 @@
 import { keyHasPrefix, type Prefix } from '@sweep/keyspace'
 import type { ProvideKey } from '@sweep/sweep'
 import { execPipeline } from './scripts.ts'
-import { bucketName, PIPELINE_BUCKETS, readBuckets, sha256, type GenerationView } from './keystore-generations.ts'
+import { bucketName, ownBuckets, PIPELINE_BUCKETS, readBuckets, sha256, type GenerationView } from './keystore-generations.ts'
 import { bucketRange } from './names.ts'
 
 export interface StoredKey extends ProvideKey {
@@ -77,7 +77,7 @@ export async function * streamKeys(start: GenerationView, total: number, prefix:
 export async function sampleKeys(view: GenerationView, total: number, n: number): Promise<Uint8Array[]> {
   if (total <= 4 * n || total <= 2 ** view.context.bucketBits) {
     const all = new Map<string, Buffer>()
-    for await (const batch of streamKeys(view, total, '', 10_000)) for (const { multihash } of batch) all.set(Buffer.from(multihash).toString('hex'), Buffer.from(multihash))
+    for await (const batch of streamKeys(view, total, view.context.ownPrefix, 10_000)) for (const { multihash } of batch) all.set(Buffer.from(multihash).toString('hex'), Buffer.from(multihash))
     return shuffle([...all.values()]).slice(0, n)
   }
   return randomMembers(view, n)
@@ -86,11 +86,11 @@ export async function sampleKeys(view: GenerationView, total: number, n: number)
 /** Up to n distinct members of random buckets of a generation (HRANDFIELD): keys in sparse buckets are a little more likely. */
 export async function randomMembers({ generation, context }: GenerationView, n: number): Promise<Buffer[]> {
   const picked = new Map<string, Buffer>()
-  const buckets = 2 ** context.bucketBits
+  const { first, end } = ownBuckets(context)
   for (let round = 0; round < 20 && picked.size < n; round++) {
     const pipeline = context.redis.pipeline()
     const want = Math.min(PIPELINE_BUCKETS, 2 * (n - picked.size))
-    for (let i = 0; i < want; i++) pipeline.hrandfieldBuffer(bucketName(context, generation, Math.floor(Math.random() * buckets)))
+    for (let i = 0; i < want; i++) pipeline.hrandfieldBuffer(bucketName(context, generation, first + Math.floor(Math.random() * (end - first))))
     for (const field of await execPipeline(pipeline)) {
       if (field instanceof Buffer && picked.size < n) picked.set(field.toString('hex'), field)
     }

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { bitmapOffsets } from './bitmap.ts'
 import { childOfMultihash } from './bucket-hash.ts'
 import {
-  bucketName, deleteGeneration, generationBits, withBits, type KeystoreContext
+  bucketName, deleteGeneration, generationBits, ownBuckets, withBits, type KeystoreContext
 } from './keystore-generations.ts'
 import { execPipeline, queueScript, runScript } from './scripts.ts'
 import { repairUnsettledAdds } from './unsettled-adds.ts'
@@ -143,9 +143,9 @@ export class Rebucketing {
   async run(options: RebucketRunOptions = {}): Promise<RebucketOutcome> {
     const started = performance.now()
     const report = this.reporter(options.onProgress)
-    const oldBuckets = 2 ** this.state.fromBits
+    const { first: own, end: oldBuckets } = ownBuckets(withBits(this.context, this.state.fromBits))
     if (this.state.phase === 'copying') {
-      for (let first = this.state.cursor; first < oldBuckets;) {
+      for (let first = Math.max(own, this.state.cursor); first < oldBuckets;) {
         const buckets: number[] = []
         for (let b = first; b < Math.min(oldBuckets, first + this.batchBuckets); b++) buckets.push(b)
         await this.copy(buckets, 'copy', options.signal)
@@ -182,7 +182,7 @@ export class Rebucketing {
       const switched = await runScript(this.context.redis, 'sweepKeystoreSwitchRebucket',
         [names.keystoreResetLock, names.keystoreRebucket, names.keystoreRebucketTouched, names.keystoreUnsettled,
           names.keystoreGeneration, names.keystoreConfig, names.keystoreTotal(this.state.from), names.keystoreTotal(this.state.to)],
-        [this.state.to, 2 ** this.state.fromBits]) as number
+        [this.state.to, ownBuckets(withBits(this.context, this.state.fromBits)).end]) as number
       if (switched === -1) throw this.lockLost()
       if (switched === 1) {
         this.state = { ...this.state, phase: 'switched' }

@@ -11,6 +11,7 @@ import { sampleKeys, streamKeys, type StoredKey } from './keystore-read.ts'
 import { checkListpackConfig } from './listpack.ts'
 import { bucketBitsFor, DEFAULT_BUCKET_BITS, KeystoreMissingError, RebucketingInProgressError, TARGET_PER_BUCKET } from './keystore-config.ts'
 import { bucketRange, DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
+import { isCluster } from './redis.ts'
 import {
   addCountNative, addCountToGeneration, distinctBuckets, packedCount, packedSlice, packMultihashes, settle, type PackedMultihashes
 } from './packed-add.ts'
@@ -37,6 +38,11 @@ export interface KeystoreOptions {
   create?: boolean
   /** A reset that adds nothing for this long loses its lock (default 60 s). */
   resetLockTtlMs?: number
+  /**
+   * One shard of a sharded keystore (see ShardedKeystore): its keys are those whose kad key
+   * starts with `index` in `bits` bits, and its keys in Redis carry the shard's hash tag.
+   */
+  shard?: { readonly index: number; readonly bits: number }
   /**
    * A native add of a process silent this long is taken for dead: its buckets are marked
    * and the total recounted (default 5 s; see AddJournal).
@@ -71,6 +77,8 @@ export class Keystore {
   private readonly journal: AddJournal
   /** The bits asked for at open, or the keystore's then (see bitsWanted). */
   private wantedBits = 0
+  /** Whether permanent adds may go native (addCountNative). */
+  private native = true
   /** Native adds resume at this time after a failure. */
   private nativeAfter = 0
   private nativeError: string | undefined
@@ -90,15 +98,23 @@ export class Keystore {
     }
     const resetLockTtlMs = options.resetLockTtlMs ?? 60_000
     if (!(resetLockTtlMs > 0)) throw new Error(`resetLockTtlMs: expected a positive number, got ${resetLockTtlMs}`)
+    const shard = options.shard
+    if (shard !== undefined && !(Number.isInteger(shard.bits) && shard.bits >= 0 && shard.bits <= (options.bucketBits ?? DEFAULT_BUCKET_BITS) &&
+      Number.isInteger(shard.index) && shard.index >= 0 && shard.index < 2 ** shard.bits)) {
+      throw new Error(`shard: expected index < 2^bits and bits at most the bucket bits, got ${JSON.stringify(shard)}`)
+    }
     defineScripts(redis)
-    const names = storeKeys(namespace)
+    const names = storeKeys(namespace, shard?.index)
     if (options.create !== false) await redis.hsetnx(names.keystoreConfig, 'bucketBits', options.bucketBits ?? DEFAULT_BUCKET_BITS)
     if (await redis.hget(names.keystoreConfig, 'bucketBits') === null) throw new KeystoreMissingError(namespace)
-    const { context } = await currentView({ redis, namespace, names, bucketBits: DEFAULT_BUCKET_BITS })
+    const ownPrefix = shard === undefined || shard.bits === 0 ? '' : shard.index.toString(2).padStart(shard.bits, '0')
+    const { context } = await currentView({ redis, namespace, names, bucketBits: DEFAULT_BUCKET_BITS, ownPrefix })
     await deleteOrphanGenerations(context)
     const warnings = await checkListpackConfig(redis)
     const keystore = new Keystore(context, warnings, resetLockTtlMs, options.writerTtlMs)
     keystore.wantedBits = Math.max(context.bucketBits, options.bucketBits ?? 0)
+    // a bare connection reaches one server; on a cluster, adds take the script, which the client routes
+    keystore.native = !isCluster(redis)
     return keystore
   }
 
@@ -110,7 +126,8 @@ export class Keystore {
   async bitsWanted(): Promise<{ current: number; wanted: number; perBucket: number }> {
     const { generation, context } = await this.view()
     const total = await this.totalOf(generation)
-    const perBucket = total / 2 ** context.bucketBits
+    // a shard's keys fill only its own buckets
+    const perBucket = total / 2 ** (context.bucketBits - context.ownPrefix.length)
     // twice the set's size: a set growing steadily then re-buckets about once per doubling
     const grown = perBucket > TARGET_PER_BUCKET ? bucketBitsFor(2 * total) : context.bucketBits
     return { current: context.bucketBits, wanted: Math.max(this.wantedBits, grown), perBucket }
@@ -174,7 +191,7 @@ export class Keystore {
   ): Promise<{ added: number; buckets: number[]; rewrite: Uint8Array[] }> {
     const { generation, context, forwardBits } = view
     // native HSETs forward nothing to a re-bucketing's copy, so while one runs adds take the script
-    if (!once && forwardBits === undefined && Date.now() >= this.nativeAfter) {
+    if (this.native && !once && forwardBits === undefined && Date.now() >= this.nativeAfter) {
       try {
         // nor are they refused: ones that land in a generation just re-bucketed are merged (Rebucketing)
         return { ...await addCountNative(context, generation, chunk, this.journal, { markDirty }), rewrite: [] }
@@ -332,6 +349,11 @@ export class Keystore {
     const renewed = await runScript(redis, 'sweepKeystoreRenewReset', [names.keystoreResetLock], [generation, lockTtlMs])
     if (renewed !== 1) throw new Error(`the reset of generation ${generation} no longer holds the reset lock (it expired, or was committed or aborted)`)
     return new GenerationReset(context, generation, base, lockTtlMs)
+  }
+
+  /** The keystores that re-bucket on their own: this one (a ShardedKeystore has one per shard). */
+  get shards(): readonly Keystore[] {
+    return [this]
   }
 
   /** The current generation's bucket bits (this.bucketBits is what they were at open). */

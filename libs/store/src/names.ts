@@ -20,6 +20,17 @@ export function hashTag(namespace: string = DEFAULT_NAMESPACE): string {
 }
 
 /**
+ * The hash tag of one shard of a sharded keystore (see ShardedKeystore): each shard's
+ * buckets and bookkeeping share one Redis Cluster slot, so its scripts stay single-slot,
+ * and the shards spread over the cluster's masters. '/' is not allowed in a namespace, so
+ * no namespace's own tag can be a shard's.
+ */
+export function shardTag(namespace: string, shard: number): string {
+  if (!(Number.isInteger(shard) && shard >= 0)) throw new Error(`shard: expected a non-negative integer, got ${shard}`)
+  return `{${parseNamespace(namespace)}/${shard}}`
+}
+
+/**
  * Names of the coordination keys. All carry the namespace's hash tag; `store:` keeps
  * them apart from BullMQ's `{ns}:<queue>:...` keys.
  */
@@ -52,11 +63,19 @@ export interface StoreKeys {
   readonly keystoreRebucket: string
   /** Bit per bucket of the generation being re-bucketed: written since it was copied. */
   readonly keystoreRebucketTouched: string
+  /** Bucket keys are this, the generation, ':' and the bucket in hex (see bucketKey). */
+  readonly keystoreBuckets: string
   keystoreTotal(generation: number): string
 }
 
-export function storeKeys(namespace: string = DEFAULT_NAMESPACE): StoreKeys {
-  const base = `${hashTag(namespace)}:store`
+/**
+ * The namespace's keys, or with shard, those of one shard of its sharded keystore: the
+ * keystore's own keys then carry the shard's tag (the coordination keys that are not the
+ * keystore's are only ever used through the namespace's names).
+ */
+export function storeKeys(namespace: string = DEFAULT_NAMESPACE, shard?: number): StoreKeys {
+  const tag = shard === undefined ? hashTag(namespace) : shardTag(namespace, shard)
+  const base = `${tag}:store`
   return {
     cycleStart: `${base}:cycle-start`,
     network: `${base}:network`,
@@ -79,16 +98,19 @@ export function storeKeys(namespace: string = DEFAULT_NAMESPACE): StoreKeys {
     // the write scripts derive these (and `<rebucket>:copied`) from a total counter's name (see FORWARD)
     keystoreRebucket: `${base}:ks:rebucket`,
     keystoreRebucketTouched: `${base}:ks:rebucket:touched`,
-    keystoreTotal: (generation) => `${base}:ks:total:${generation}`
+    keystoreTotal: (generation) => `${base}:ks:total:${generation}`,
+    // an unsharded keystore's buckets carry no tag (they predate sharding); a shard's carry its tag
+    keystoreBuckets: `${shard === undefined ? namespace : tag}:ks:`
   }
 }
 
-/**
- * A keystore bucket: `<ns>:ks:<generation>:<bucket hex>`. No hash tag, so the buckets
- * spread over all cluster slots instead of piling into the namespace's one.
- */
-export function bucketKey(namespace: string, generation: number, bucket: number, bucketBits: number): string {
-  return `${namespace}:ks:${generation}:${bucket.toString(16).padStart(Math.ceil(bucketBits / 4), '0')}`
+/** A keystore bucket: `<ns>:ks:<generation>:<bucket hex>`, or `{<ns>/<shard>}:ks:…` in a shard. */
+export function bucketKey(namespace: string, generation: number, bucket: number, bucketBits: number, shard?: number): string {
+  return bucketKeyIn(storeKeys(namespace, shard).keystoreBuckets, generation, bucket, bucketBits)
+}
+
+export function bucketKeyIn(buckets: string, generation: number, bucket: number, bucketBits: number): string {
+  return `${buckets}${generation}:${bucket.toString(16).padStart(Math.ceil(bucketBits / 4), '0')}`
 }
 
 /** The buckets [first, end) whose kad keys can start with prefix. */

@@ -347,7 +347,7 @@ export async function addCountToGeneration(
     if (options.forwardBits !== undefined) args.push(childrenOf(membersOfCall(call), context.bucketBits, options.forwardBits))
     queueScript(pipeline, 'sweepKeystoreAddCount', keys, args)
   }
-  const replies = await execWrites(pipeline)
+  const replies = await execWrites(pipeline, { redis: context.redis, key: context.names.keystoreConfig })
   let added = 0
   const buckets: number[] = []
   calls.forEach((call, i) => {

@@ -195,7 +195,8 @@ return 1`
   /**
    * KEYS[1] reset lock, [2] re-bucketing state, [3] touched bitmap, [4] unsettled-adds
    * journal, [5] current generation, [6] keystore config, [7] old total, [8] new total.
-   * ARGV[1] the new generation, [2] the old generation's bucket count. Makes the copy
+   * ARGV[1] the new generation, [2] the end of the old buckets this keystore (or shard)
+   * owns, which the copy's cursor must have passed. Makes the copy
    * current when every bucket was copied, none was written since, and no native add is
    * under way (its HSETs touch nothing until it settles); the old total carries over, the
    * copy being exact. Returns 1 switched, 0 not yet, -1 lock lost.

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis'
+import calculateSlot from 'cluster-key-slot'
+import { Cluster, Redis } from 'ioredis'
 
 export interface ConnectOptions {
   /** CLIENT SETNAME, so `CLIENT LIST` tells the coordinator, workers and CLI apart. */
@@ -6,12 +7,94 @@ export interface ConnectOptions {
 }
 
 /**
- * An ioredis client for sweep. maxRetriesPerRequest is null because BullMQ's
- * blocking connections require it, and a command should wait out a Redis restart
- * rather than fail after a few reconnect attempts.
+ * The URL of a Redis Cluster: `redis+cluster://host:port,host:port` (`rediss+cluster://` for
+ * TLS), optionally `?wait=N`: keystore writes count as done once N replicas have them
+ * (default 1; 0 for a cluster without replicas).
+ */
+const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?(?:\?([^#]*))?$/
+
+export interface ClusterUrl {
+  readonly nodes: { host: string; port: number }[]
+  readonly username?: string
+  readonly password?: string
+  readonly tls: boolean
+  /** Replicas that must confirm a keystore write before it counts as done. */
+  readonly wait: number
+}
+
+/** How long a write waits for its replicas' confirmation before it fails. */
+export const REPLICA_WAIT_MS = 2000
+
+/** The seed nodes, credentials and options of a cluster URL; undefined when url is not one. */
+export function parseClusterUrl(url: string): ClusterUrl | undefined {
+  const match = CLUSTER_URL.exec(url)
+  if (match === null) {
+    if (/^rediss?\+cluster:/.test(url)) throw new Error(`redis URL: expected redis+cluster://HOST:PORT[,HOST:PORT...], got ${redactUrl(url)}`)
+    return undefined
+  }
+  const [, scheme, auth, hosts, query] = match
+  const params = new URLSearchParams(query ?? '')
+  for (const name of params.keys()) if (name !== 'wait') throw new Error(`redis URL: unknown option ${JSON.stringify(name)} (a cluster URL takes wait=N) in ${redactUrl(url)}`)
+  const wait = Number(params.get('wait') ?? 1)
+  if (!(Number.isInteger(wait) && wait >= 0)) throw new Error(`redis URL: wait expects a whole number of replicas, got ${JSON.stringify(params.get('wait'))} in ${redactUrl(url)}`)
+  const nodes = hosts.split(',').map((hostPort) => {
+    const at = hostPort.lastIndexOf(':')
+    const port = Number(hostPort.slice(at + 1))
+    if (at <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new Error(`redis URL: cluster node ${JSON.stringify(hostPort)} is not HOST:PORT (in ${redactUrl(url)})`)
+    }
+    return { host: hostPort.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port }
+  })
+  const [username, password] = auth === undefined ? [] : auth.split(':').map(decodeURIComponent)
+  return { nodes, tls: scheme === 'rediss', wait, ...(username ? { username } : {}), ...(password !== undefined ? { password } : {}) }
+}
+
+/**
+ * An ioredis client for sweep: a Cluster client for a `redis+cluster://` URL, typed as
+ * Redis since both speak the same commands (see isCluster for where they differ).
+ * maxRetriesPerRequest is null because BullMQ's blocking connections require it, and a
+ * command should wait out a Redis restart (or a failover) rather than fail after a few
+ * reconnect attempts.
  */
 export function connectRedis(url: string, options: ConnectOptions = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, connectionName: options.name ?? 'sweep' })
+  const connectionName = options.name ?? 'sweep'
+  const cluster = parseClusterUrl(url)
+  if (cluster === undefined) return new Redis(url, { maxRetriesPerRequest: null, connectionName })
+  const { nodes, tls, username, password, wait } = cluster
+  const client = new Cluster(nodes, {
+    redisOptions: { maxRetriesPerRequest: null, connectionName, username, password, ...(tls ? { tls: {} } : {}) },
+    // a command sent while a failover promotes a replica waits for the new slot map: the
+    // nodes redirect to the dead master for a few seconds, past ioredis' default 16 redirections
+    maxRedirections: 100,
+    retryDelayOnMoved: 200,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnFailover: 200,
+    slotsRefreshTimeout: 2000
+  }) as unknown as Redis
+  replicasToWaitFor.set(client, wait)
+  return client
+}
+
+const replicasToWaitFor = new WeakMap<Redis, number>()
+
+/**
+ * Replicas a keystore write to key's slot waits for (WAIT) before it counts as done: a
+ * cluster's replication is asynchronous, and a master that fails loses what its replica had
+ * not received, so without this a failover could drop keys an import was told were stored.
+ * At most the replicas the slot has, as the client last read the slot map: after a failover
+ * the promoted master has none until its old master rejoins, and waiting there would
+ * refuse every write to its slots while making none safer.
+ */
+export function replicasToConfirm(client: Redis, key: string): number {
+  const wait = replicasToWaitFor.get(client) ?? 0
+  if (wait === 0) return 0
+  const nodes = (client as unknown as Cluster).slots[calculateSlot(key)]
+  return Math.min(wait, Math.max(0, (nodes?.length ?? 1) - 1))
+}
+
+/** Whether client talks to a Redis Cluster, where every command and script must stay within one slot. */
+export function isCluster(client: Redis): boolean {
+  return client.isCluster
 }
 
 /**

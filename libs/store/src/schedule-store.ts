@@ -63,10 +63,18 @@ const COUNTS = ['failures', 'keys', 'peers', 'recordsSent', 'lookups', 'duration
 export class ScheduleStore {
   private readonly redis: Redis
   private readonly names: StoreKeys
+  /** The hashes dirty marks are written to: the namespace's, then each keystore shard's. */
+  private readonly dirtyHashes: readonly string[]
 
-  constructor(redis: Redis, namespace: string = DEFAULT_NAMESPACE) {
+  /**
+   * With keystoreShards above 1 (a ShardedKeystore's shards.length), takeDirty also takes
+   * the marks each shard's adds write beside its keys.
+   */
+  constructor(redis: Redis, namespace: string = DEFAULT_NAMESPACE, options: { keystoreShards?: number } = {}) {
     this.redis = redis
     this.names = storeKeys(namespace)
+    const shards = options.keystoreShards ?? 1
+    this.dirtyHashes = [this.names.dirty, ...(shards > 1 ? Array.from({ length: shards }, (_, shard) => storeKeys(namespace, shard).dirty) : [])]
     defineScripts(redis)
   }
 
@@ -130,10 +138,13 @@ export class ScheduleStore {
    * mark, so a job that began reading keys after it has them.
    */
   async takeDirty(): Promise<Map<Prefix, number>> {
-    const [marks] = await execPipeline(this.redis.multi().hgetall(this.names.dirty).del(this.names.dirty))
+    // one transaction per hash: on a cluster the shards' hashes are in different slots
+    const taken = await Promise.all(this.dirtyHashes.map(async (hash) => (await execPipeline(this.redis.multi().hgetall(hash).del(hash)))[0] as Record<string, string>))
     // a mark written before marks held microseconds (a millisecond count) dates nothing
     const time = (at: string): number => (Number(at) >= MICROSECOND_MARKS ? Number(at) : Number.POSITIVE_INFINITY)
-    return new Map(Object.entries(marks as Record<string, string>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([prefix, at]) => [prefix, time(at)]))
+    const marks = new Map<Prefix, number>()
+    for (const hash of taken) for (const [prefix, at] of Object.entries(hash)) marks.set(prefix, Math.max(marks.get(prefix) ?? 0, time(at)))
+    return new Map([...marks].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
   }
 
   async heartbeat(info: WorkerInfo, ttlMs: number): Promise<void> {

@@ -1,4 +1,5 @@
-import type { ChainableCommander, Redis } from 'ioredis'
+import type { ChainableCommander, Cluster, Redis } from 'ioredis'
+import { REPLICA_WAIT_MS, replicasToConfirm } from './redis.ts'
 import { KEYSTORE_WRITE_SCRIPTS, MARK } from './keystore-scripts.ts'
 import { REBUCKET_SCRIPTS } from './rebucket-scripts.ts'
 
@@ -149,10 +150,24 @@ function withKeyCount(name: ScriptName, keys: readonly ScriptArg[]): readonly Sc
 /** A write refused because it named a generation a re-bucketing has replaced (see FORWARD). */
 export const REBUCKETED = Symbol('rebucketed')
 
-/** Results of pipeline.exec() as execPipeline gives them, with REBUCKETED for each refused write. */
-export async function execWrites(pipeline: ChainableCommander): Promise<unknown[]> {
+/**
+ * Results of pipeline.exec() as execPipeline gives them, with REBUCKETED for each refused
+ * write. On a cluster URL with wait=N, the writes count only once N replicas confirm them:
+ * a WAIT at the end of the pipeline (it has no key, so it goes to the node the writes went to).
+ */
+export async function execWrites(pipeline: ChainableCommander, target?: { readonly redis: Redis; readonly key: string }): Promise<unknown[]> {
+  const replicas = target === undefined ? 0 : replicasToConfirm(target.redis, target.key)
+  if (replicas > 0) pipeline.call('WAIT', replicas, REPLICA_WAIT_MS)
   const results = await pipeline.exec()
   if (results === null) throw new Error('Redis pipeline was discarded')
+  if (replicas > 0) {
+    const [error, confirmed] = results.pop()!
+    if (error) throw error
+    // after a failover the slot map may still list the promoted master's dead peer as its replica
+    if ((confirmed as number) < replicas && (confirmed as number) < await replicasAfterRefresh(target!.redis, target!.key)) {
+      throw new Error(`Redis Cluster: ${confirmed} of ${replicas} replica(s) confirmed a keystore write within ${REPLICA_WAIT_MS} ms (wait=N in the URL asks for N), so a failover could lose it; it counts as not done, and retrying it is safe`)
+    }
+  }
   return results.map(([error, value]) => {
     if (error) {
       if (error.message.includes('SWEEP_REBUCKETED')) return REBUCKETED
@@ -160,6 +175,15 @@ export async function execWrites(pipeline: ChainableCommander): Promise<unknown[
     }
     return value
   })
+}
+
+/** replicasToConfirm once the client has read the cluster's slot map afresh. */
+async function replicasAfterRefresh(redis: Redis, key: string): Promise<number> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, REPLICA_WAIT_MS)
+    ;(redis as unknown as Cluster).refreshSlotsCache(() => { clearTimeout(timer); resolve() })
+  })
+  return replicasToConfirm(redis, key)
 }
 
 /** Results of pipeline.exec(), throwing the first command error instead of returning it. */

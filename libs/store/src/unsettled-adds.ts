@@ -93,9 +93,9 @@ export interface AddRepair {
  * (about 20 ms for 2^16 buckets); while adds keep running it waits for a later call.
  */
 export async function repairUnsettledAdds(context: KeystoreContext, options: { recount?: boolean } = {}): Promise<AddRepair> {
-  const { names, namespace } = context
+  const { names } = context
   const [repaired, running, total] = await runScript(context.redis, 'sweepKeystoreRepair',
     [names.keystoreUnsettled, names.keystoreRecountNeeded, names.dirty, names.keystoreGeneration, names.keystoreConfig, names.keystoreRebucket],
-    [names.keystoreWriterPrefix, `${namespace}:ks:`, names.keystoreTotal(0).slice(0, -1), options.recount ? '1' : '']) as [number, number, number]
+    [names.keystoreWriterPrefix, names.keystoreBuckets, names.keystoreTotal(0).slice(0, -1), options.recount ? '1' : '']) as [number, number, number]
   return total < 0 ? { repaired, running } : { repaired, running, total }
 }

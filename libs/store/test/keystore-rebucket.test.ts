@@ -31,7 +31,7 @@ async function bucketsOf(namespace: string, generation: number): Promise<{ bucke
 
 /** What a keystore's internals need to write to a generation other than the current one, as a stale writer would. */
 function contextOf(namespace: string, bucketBits: number): KeystoreContext {
-  return { redis: t.redis, namespace, names: storeKeys(namespace), bucketBits }
+  return { redis: t.redis, namespace, names: storeKeys(namespace), bucketBits, ownPrefix: '' }
 }
 
 describe('re-bucketing a keystore online', () => {

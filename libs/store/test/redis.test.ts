@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { connectRedis, freePort, redactUrl, waitForRedis } from '../src/index.ts'
+import { connectRedis, freePort, parseClusterUrl, redactUrl, waitForRedis } from '../src/index.ts'
 import { startTestRedis, type TestRedis } from './redis.ts'
 
 let t: TestRedis
@@ -34,6 +34,22 @@ describe('connectRedis and waitForRedis', () => {
     redis.disconnect()
     expect(failure?.message).toMatch(new RegExp(`^cannot reach Redis at redis://\\*\\*\\*:\\*\\*\\*@127\\.0\\.0\\.1:${port}/0: `))
     expect(failure?.message).not.toContain('hunter2')
+  })
+})
+
+describe('parseClusterUrl', () => {
+  it('reads the seed nodes, credentials and wait of a redis+cluster URL, and nothing else', () => {
+    expect(parseClusterUrl('redis://127.0.0.1:6379')).toBeUndefined()
+    expect(parseClusterUrl('redis+cluster://10.0.0.1:7000,[::1]:7001')).toEqual({ nodes: [{ host: '10.0.0.1', port: 7000 }, { host: '::1', port: 7001 }], tls: false, wait: 1 })
+    expect(parseClusterUrl('rediss+cluster://bob:p%40ss@a:1,b:2/?wait=0')).toEqual({ nodes: [{ host: 'a', port: 1 }, { host: 'b', port: 2 }], tls: true, wait: 0, username: 'bob', password: 'p@ss' })
+    expect(parseClusterUrl('redis+cluster://:pw@a:1?wait=2')).toMatchObject({ password: 'pw', wait: 2 })
+  })
+
+  it('names what is wrong, without the password', () => {
+    expect(() => parseClusterUrl('redis+cluster://:hunter2@a:1,b')).toThrow(/^redis URL: cluster node "b" is not HOST:PORT \(in redis\+cluster:\/\/\*\*\*@a:1,b\)$/)
+    expect(() => parseClusterUrl('redis+cluster://a:1?wait=-1')).toThrow(/wait expects a whole number of replicas, got "-1"/)
+    expect(() => parseClusterUrl('redis+cluster://a:1?wiat=1')).toThrow(/unknown option "wiat"/)
+    expect(() => parseClusterUrl('redis+cluster:a:1')).toThrow(/expected redis\+cluster:\/\/HOST:PORT\[,HOST:PORT\.\.\.\]/)
   })
 })
 
