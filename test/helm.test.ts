@@ -271,6 +271,28 @@ describe('helm template with value sets', () => {
     }
   })
 
+  it('takes an external Redis Cluster: its URL to every process, KEDA\'s redis-cluster trigger, the keystore shards', async () => {
+    const url = 'redis+cluster://:pw@redis-0.example:6379,redis-1.example:6379/?wait=1'
+    const ms = await chart.render({
+      redis: { enabled: false, url }, coordinator: { keystoreShards: 128 },
+      autoscaling: { keda: { enabled: true, trigger: 'redis', redis: { passwordSecret: { name: 'ext-pw' } } } }
+    })
+    for (const m of [coordinator(ms), worker(ms)]) {
+      const ref = env(container(m), 'SWEEP_REDIS_URL')?.valueFrom?.secretKeyRef
+      expect(secretValue(find(ms, 'Secret', ref?.name ?? ''), ref?.key ?? '')).toBe(url)
+    }
+    expect(env(container(coordinator(ms)), 'SWEEP_KEYSTORE_SHARDS')?.value).toBe('128')
+    expect(env(container(worker(ms)), 'SWEEP_KEYSTORE_SHARDS')).toBeUndefined()
+    for (const trigger of scaledObject(ms).triggers) {
+      expect(trigger.type).toBe('redis-cluster')
+      expect(trigger.metadata).toMatchObject({ addresses: 'redis-0.example:6379,redis-1.example:6379', enableTLS: 'false' })
+      expect(trigger.metadata.address).toBeUndefined()
+    }
+    const plain = await chart.render({})
+    expect(env(container(coordinator(plain)), 'SWEEP_KEYSTORE_SHARDS')).toBeUndefined()
+    await expect(chart.render({ coordinator: { keystoreShards: 3 } })).rejects.toThrow(/keystoreShards/)
+  })
+
   it('scales workers on CPU with a plain HPA', async () => {
     const ms = await chart.render({ autoscaling: { hpa: { enabled: true, maxReplicas: 7 } } })
     const hpa = find(ms, 'HorizontalPodAutoscaler', `${release}-sweep-worker`).spec as { scaleTargetRef: { name: string }; maxReplicas: number; metrics: { resource: { name: string } }[] }

@@ -5,7 +5,7 @@ import { decode as decodeDigest } from 'multiformats/hashes/digest'
 import { generateIdentity } from '@sweep/dht'
 import { keyHasPrefix } from '@sweep/keyspace'
 import type { ProvideKey } from '@sweep/sweep'
-import { startRedisServer, type RedisServer } from '@sweep/store'
+import { startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '@sweep/store'
 import { startTestnet, type Testnet, type TestnetImpl } from '@sweep/testnet'
 import { tempDir } from '../helpers.ts'
 import { SweepProcess, waitUntil, type LogLine } from './processes.ts'
@@ -170,22 +170,27 @@ export interface Stats {
   leader: { id: string } | null
 }
 
-/** One Redis, one testnet and one provider identity shared by a test file's clusters. */
+/** One Redis (or Redis Cluster), one testnet and one provider identity shared by a test file's clusters. */
 export class ClusterFixture {
-  redis: RedisServer
+  redis: RedisServer | RedisCluster
   readonly testnet: Testnet
   readonly identityFile: string
   private readonly clusters: TestCluster[] = []
 
-  private constructor(redis: RedisServer, testnet: Testnet, identityFile: string) {
+  private constructor(redis: RedisServer | RedisCluster, testnet: Testnet, identityFile: string) {
     this.redis = redis
     this.testnet = testnet
     this.identityFile = identityFile
   }
 
-  static async start(name: string, nodes: number, impl: TestnetImpl = 'js'): Promise<ClusterFixture> {
+  /** With redisCluster, the processes share a real Redis Cluster of 3 masters and 3 replicas. */
+  static async start(name: string, nodes: number, impl: TestnetImpl = 'js', options: { redisCluster?: boolean } = {}): Promise<ClusterFixture> {
     const dir = await tempDir(name)
-    const [redis, testnet] = await Promise.all([startRedisServer({ dir: join(dir, 'redis') }), startTestnet({ nodes, impl })])
+    const redisDir = join(dir, 'redis')
+    const [redis, testnet] = await Promise.all([
+      options.redisCluster === true ? startRedisCluster({ dir: redisDir }) : startRedisServer({ dir: redisDir }),
+      startTestnet({ nodes, impl })
+    ])
     const identityFile = join(dir, 'provider.key')
     await generateIdentity(identityFile)
     return new ClusterFixture(redis, testnet, identityFile)
@@ -199,6 +204,7 @@ export class ClusterFixture {
   }
 
   async restartRedis(): Promise<void> {
+    if (!('restart' in this.redis)) throw new Error('restartRedis: the fixture runs a Redis Cluster')
     this.redis = await this.redis.restart()
   }
 

@@ -35,6 +35,15 @@ export function untilSignal(): Promise<NodeJS.Signals> {
   })
 }
 
+/** --keystore-shards: a power of two, as openKeystore takes it. */
+export function keystoreShardsArg(value: string): number {
+  const shards = Number(value)
+  if (!(Number.isInteger(shards) && shards >= 1 && shards <= 1024 && Number.isInteger(Math.log2(shards)))) {
+    throw new InvalidArgumentError(`expected a power of two from 1 to 1024, got "${value}"`)
+  }
+  return shards
+}
+
 /** --bucket-bits: the keystore's 2^n buckets, as Keystore.open takes them. */
 export function bucketBitsArg(value: string): number {
   const bits = Number(value)

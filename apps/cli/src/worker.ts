@@ -22,7 +22,7 @@ interface WorkerFlags {
 export function workerCommand(): Command {
   return new Command('worker')
     .description('run a worker: takes region jobs from Redis, explores each region on the DHT and sends its provider records')
-    .addOption(new Option('--redis <url>', 'Redis URL').env('SWEEP_REDIS_URL').makeOptionMandatory())
+    .addOption(new Option('--redis <url>', 'Redis URL: redis://HOST:PORT, rediss://… for TLS, or redis+cluster://HOST:PORT,HOST:PORT for a Redis Cluster').env('SWEEP_REDIS_URL').makeOptionMandatory())
     .addOption(new Option('--bootstrap <multiaddr...>', 'DHT bootstrap peers, with /p2p/<id> (comma or space separated; default: Amino\'s public bootstrap peers, as Kubo)').env('SWEEP_BOOTSTRAP').argParser(listArg))
     .addOption(new Option('--protocol <id>', 'the DHT\'s kad protocol id').env('SWEEP_DHT_PROTOCOL').default('/ipfs/kad/1.0.0'))
     .addOption(new Option('--identity <file>', 'the provider\'s private key: every worker sends records as this peer. sweep keygen\'s file, ipfs key export\'s (protobuf or PEM PKCS#8), a Kubo config file, or its base64 Identity.PrivKey').env('SWEEP_IDENTITY').makeOptionMandatory())

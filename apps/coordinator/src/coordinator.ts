@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { kadKeyOf } from '@sweep/keyspace'
 import { DEFAULT_JOB_TIMEOUT_MS, RegionQueue, ResultConsumer } from '@sweep/queue'
-import { connectRedis, Keystore, LeaderLease, ScheduleStore, subscribeDirtyWake, waitForRedis, type DirtyWakeSubscription, type Fence } from '@sweep/store'
+import { connectRedis, LeaderLease, openKeystore, ScheduleStore, subscribeDirtyWake, waitForRedis, type DirtyWakeSubscription, type Fence } from '@sweep/store'
 import { createMetrics, initTracing, startOpsServer, type OpsServer } from '@sweep/telemetry'
 import { assertSafeListen } from './api/request-guard.ts'
 import { startApiServer } from './api/server.ts'
@@ -38,6 +38,11 @@ export interface CoordinatorConfig {
    * with fewer is re-bucketed to this many by the leader, one with more keeps its own.
    */
   readonly bucketBits?: number
+  /**
+   * Shards of a keystore created now (a power of two; see ShardedKeystore): default 1 on one
+   * Redis, 64 on a Redis Cluster, where they spread the set over the masters.
+   */
+  readonly keystoreShards?: number
   /** How often the leader checks whether the keystore outgrew its buckets (default 30 s). */
   readonly keystoreCheckMs?: number
   /** After a re-bucketing's switch, how long late writes to the old buckets get (default 10 s). */
@@ -82,9 +87,9 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   const id = config.id ?? `coordinator-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
   const redis = connectRedis(config.redisUrl, { name: id })
   await waitForRedis(redis, config.redisUrl)
-  const keystore = await Keystore.open(redis, { namespace: config.namespace, bucketBits: config.bucketBits })
+  const keystore = await openKeystore(redis, { namespace: config.namespace, bucketBits: config.bucketBits, shards: config.keystoreShards })
   for (const warning of keystore.warnings) log.warn(warning)
-  const schedule = new ScheduleStore(redis, config.namespace)
+  const schedule = new ScheduleStore(redis, config.namespace, { keystoreShards: keystore.shards.length })
   const repairAdds = async (): Promise<void> => {
     try {
       const repair = await keystore.repairUnsettledAdds()

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
-import type { Keystore, Rebucketing } from '@sweep/store'
+import type { AnyKeystore, Keystore, Rebucketing } from '@sweep/store'
 
 export interface KeystoreGrowthOptions {
-  readonly keystore: Keystore
+  readonly keystore: AnyKeystore
   readonly log: Logger
   /** How often the leader looks at the keystore's size (default 30 s). */
   readonly checkEveryMs?: number
@@ -28,8 +28,13 @@ export async function watchKeystoreGrowth(options: KeystoreGrowthOptions, signal
   let warned = { message: '', at: -Infinity }
   while (!signal.aborted) {
     try {
-      const rebucketing = await nextRebucketing(keystore, log)
-      if (rebucketing !== undefined) await runRebucketing(rebucketing, options, signal)
+      // the shards of a sharded keystore grow alike but re-bucket one at a time: Redis holds one shard's copy at once
+      for (const [index, shard] of keystore.shards.entries()) {
+        const shardLog = keystore.shards.length === 1 ? log : log.child({ shard: index })
+        const rebucketing = await nextRebucketing(shard, shardLog)
+        if (rebucketing !== undefined) await runRebucketing(rebucketing, { ...options, log: shardLog }, signal)
+        if (signal.aborted) return
+      }
     } catch (error) {
       if (signal.aborted) return
       const message = (error as Error).message

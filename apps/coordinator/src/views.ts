@@ -4,7 +4,7 @@ import { decode as decodeDigest } from 'multiformats/hashes/digest'
 import { kadKeyOf, RegionIndex, type KadKey } from '@sweep/keyspace'
 import { cycleNumber, nextSlot, slotTime, type CycleClock } from '@sweep/sweep'
 import type { RegionQueue } from '@sweep/queue'
-import type { Keystore, LeaderLease, RegionRecord, ScheduleStore } from '@sweep/store'
+import type { AnyKeystore, LeaderLease, RegionRecord, ScheduleStore } from '@sweep/store'
 import { multihashOf } from './api/cid-lines.ts'
 import { HttpError } from './api/http.ts'
 
@@ -12,7 +12,7 @@ import { HttpError } from './api/http.ts'
 const RATE_WINDOW_MS = 10 * 60_000
 
 export interface ViewDeps {
-  readonly keystore: Keystore
+  readonly keystore: AnyKeystore
   readonly schedule: ScheduleStore
   readonly queue: RegionQueue
   readonly lease: LeaderLease

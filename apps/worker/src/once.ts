@@ -1,6 +1,6 @@
 import type { Prefix } from '@sweep/keyspace'
 import type { KeySource, ProvideKey } from '@sweep/sweep'
-import type { Keystore } from '@sweep/store'
+import type { AnyKeystore } from '@sweep/store'
 
 /**
  * The region's keys from the keystore, remembering those stored with `provide --once`:
@@ -8,10 +8,10 @@ import type { Keystore } from '@sweep/store'
  * crashed job provides them again on retry.
  */
 export class OnceTracker implements KeySource {
-  private readonly keystore: Keystore
+  private readonly keystore: AnyKeystore
   private readonly seen = new Map<Prefix, Uint8Array[]>()
 
-  constructor(keystore: Keystore) {
+  constructor(keystore: AnyKeystore) {
     this.keystore = keystore
   }
 

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { createSweepHost, loadIdentity, type PrivateAddrPolicy, type SweepHost } from '@sweep/dht'
 import { DEFAULT_JOB_TIMEOUT_MS, MAX_DEAD_PEERS, RegionWorker, type CloseOutcome, type RegionJob } from '@sweep/queue'
-import { connectRedis, Keystore, KeystoreMissingError, ScheduleStore, waitForRedis, type NetworkInfo } from '@sweep/store'
+import { connectRedis, KeystoreMissingError, openKeystore, ScheduleStore, waitForRedis, type AnyKeystore, type NetworkInfo } from '@sweep/store'
 import { context, createMetrics, extractTrace, initTracing, startOpsServer, trace } from '@sweep/telemetry'
 import { sampleNetwork, Sweeper, systemClock, type RegionReport, type SweepConfig } from '@sweep/sweep'
 import { CheckpointingSender, JobCheckpoint } from './checkpoint.ts'
@@ -217,10 +217,10 @@ function jobDeadline(timeoutMs: number): { signal: AbortSignal; clear: () => voi
  * The namespace's keystore, once a coordinator has created it: a worker that created it
  * would fix the default bucketBits before the coordinator could apply its own.
  */
-async function openCreatedKeystore(redis: ReturnType<typeof connectRedis>, namespace: string, log: Logger): Promise<Keystore> {
+async function openCreatedKeystore(redis: ReturnType<typeof connectRedis>, namespace: string, log: Logger): Promise<AnyKeystore> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await Keystore.open(redis, { namespace, create: false })
+      return await openKeystore(redis, { namespace, create: false })
     } catch (error) {
       if (!(error instanceof KeystoreMissingError)) throw error
       // said again every 30 s: a wrong --namespace looks just like this

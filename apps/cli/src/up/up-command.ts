@@ -33,7 +33,7 @@ export function upCommand(): Command {
     .addOption(new Option('--announce <multiaddr...>', `addresses of the content-serving peer, put in provider records (default: ${DEFAULT_ANNOUNCE.join(' ')})`).argParser(listArg))
     .addOption(new Option('--interval <duration>', 'reprovide interval').argParser(durationArg).default(22 * 3_600_000, '22h'))
     .addOption(new Option('--api <host:port>', 'where the coordinator serves the HTTP API').default('127.0.0.1:8080'))
-    .addOption(new Option('--redis <url>', 'Redis URL; "private" starts our own in <dir>/redis (default: 127.0.0.1:6379 if it answers, else our own)').env('SWEEP_REDIS_URL'))
+    .addOption(new Option('--redis <url>', 'Redis URL (redis://, rediss:// or redis+cluster://HOST:PORT,HOST:PORT); "private" starts our own in <dir>/redis (default: 127.0.0.1:6379 if it answers, else our own)').env('SWEEP_REDIS_URL'))
     .addOption(new Option('--dir <path>', 'state directory: identity key, logs, our redis data').env('SWEEP_DIR').default('./.sweep'))
     .action(async (flags: UpFlags) => {
       const started = Date.now()

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { Prefix } from '@sweep/keyspace'
-import type { Keystore, KeystoreReset, PackedMultihashes, ScheduleStore } from '@sweep/store'
+import type { AnyKeystore, KeystoreReset, PackedMultihashes, ScheduleStore } from '@sweep/store'
 import { cidLinePacks, LineTally, unpackMultihashes } from './cid-lines.ts'
 import { HttpError, isJson, limitedBody, lineOffsetOf } from './http.ts'
 import { cidJsonPacks } from './json-cids.ts'
@@ -18,7 +18,7 @@ const BATCH = 131_072
 const WRITES_IN_FLIGHT = 2
 
 export interface IntakeDeps {
-  readonly keystore: Keystore
+  readonly keystore: AnyKeystore
   readonly schedule: ScheduleStore
   readonly maxBodyBytes: number
 }

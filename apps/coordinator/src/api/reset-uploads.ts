@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import { bitmapOf, bitmapOffsets, hashTag, RebucketingInProgressError, storeKeys, type Keystore, type KeystoreReset } from '@sweep/store'
+import { bitmapOf, bitmapOffsets, hashTag, RebucketingInProgressError, ShardedResetError, storeKeys, type AnyKeystore, type KeystoreReset } from '@sweep/store'
 import { HttpError } from './http.ts'
 
 /** An upload nobody touched for this long is aborted, so a vanished client can't block resets forever. */
@@ -25,13 +25,13 @@ interface UploadRecord {
  */
 export class ResetUploads {
   readonly idleMs: number
-  private readonly keystore: Keystore
+  private readonly keystore: AnyKeystore
   private readonly redis: Redis
   private readonly recordKey: string
   private readonly bucketsKey: string
   private readonly lockKey: string
 
-  constructor(keystore: Keystore, idleMs = UPLOAD_IDLE_MS) {
+  constructor(keystore: AnyKeystore, idleMs = UPLOAD_IDLE_MS) {
     this.keystore = keystore
     this.idleMs = idleMs
     const { redis, namespace } = keystore.location
@@ -147,6 +147,7 @@ export class ResetUploads {
   /** 409 naming the reset that holds the lock, or the original error when the lock is free after all. */
   private async busy(error: unknown): Promise<Error> {
     if (error instanceof RebucketingInProgressError) return new HttpError(409, error.message)
+    if (error instanceof ShardedResetError) return new HttpError(501, error.message)
     if (await this.redis.exists(this.lockKey) === 0) return error as Error
     const open = await this.current()
     if (open === undefined) return new HttpError(409, 'another reset of the reprovide set is in progress (a PUT /v1/reprovide-set); try again when it is done')
