@@ -104,7 +104,7 @@ export class Keystore {
       throw new Error(`shard: expected index < 2^bits and bits at most the bucket bits, got ${JSON.stringify(shard)}`)
     }
     defineScripts(redis)
-    const names = storeKeys(namespace, shard?.index)
+    const names = storeKeys(namespace, shard === undefined ? undefined : { index: shard.index, count: 2 ** shard.bits })
     if (options.create !== false) await redis.hsetnx(names.keystoreConfig, 'bucketBits', options.bucketBits ?? DEFAULT_BUCKET_BITS)
     if (await redis.hget(names.keystoreConfig, 'bucketBits') === null) throw new KeystoreMissingError(namespace)
     const ownPrefix = shard === undefined || shard.bits === 0 ? '' : shard.index.toString(2).padStart(shard.bits, '0')

@@ -1,3 +1,4 @@
+import calculateSlot from 'cluster-key-slot'
 import type { Prefix } from '@sweep/keyspace'
 
 export const DEFAULT_NAMESPACE = 'sweep'
@@ -19,15 +20,43 @@ export function hashTag(namespace: string = DEFAULT_NAMESPACE): string {
   return `{${parseNamespace(namespace)}}`
 }
 
+/** One shard of a sharded keystore: its index among count shards. */
+export interface ShardOf {
+  readonly index: number
+  readonly count: number
+}
+
+const CLUSTER_SLOTS = 16_384
+const shardTags = new Map<string, string>()
+
 /**
  * The hash tag of one shard of a sharded keystore (see ShardedKeystore): each shard's
- * buckets and bookkeeping share one Redis Cluster slot, so its scripts stay single-slot,
- * and the shards spread over the cluster's masters. '/' is not allowed in a namespace, so
+ * buckets and bookkeeping share one Redis Cluster slot, so its scripts stay single-slot.
+ * Shard i of n is given a tag `{<ns>/<i>.<salt>}` whose slot lies in the i-th n-th of the
+ * slots (the first salt that lands there), so masters that own equal runs of slots, as
+ * `redis-cli --cluster create` deals them, own equal numbers of shards; tags left to chance
+ * put 25% and 40% of the set on two of three masters. '/' is not allowed in a namespace, so
  * no namespace's own tag can be a shard's.
  */
-export function shardTag(namespace: string, shard: number): string {
-  if (!(Number.isInteger(shard) && shard >= 0)) throw new Error(`shard: expected a non-negative integer, got ${shard}`)
-  return `{${parseNamespace(namespace)}/${shard}}`
+export function shardTag(namespace: string, shard: ShardOf): string {
+  const { index, count } = shard
+  if (!(Number.isInteger(count) && count >= 1 && count <= CLUSTER_SLOTS && Number.isInteger(index) && index >= 0 && index < count)) {
+    throw new Error(`shard: expected an index below a count of at most ${CLUSTER_SLOTS}, got ${JSON.stringify(shard)}`)
+  }
+  const id = `${parseNamespace(namespace)}/${index}/${count}`
+  let tag = shardTags.get(id)
+  if (tag === undefined) {
+    const first = Math.floor(index * CLUSTER_SLOTS / count)
+    const end = Math.floor((index + 1) * CLUSTER_SLOTS / count)
+    // a run of 16384/count slots is hit once per count salts on average: 64 tries for 64 shards, 1k for 1024
+    for (let salt = 0; tag === undefined; salt++) {
+      const candidate = `${namespace}/${index}.${salt}`
+      const slot = calculateSlot(candidate)
+      if (slot >= first && slot < end) tag = `{${candidate}}`
+    }
+    shardTags.set(id, tag)
+  }
+  return tag
 }
 
 /**
@@ -73,7 +102,7 @@ export interface StoreKeys {
  * keystore's own keys then carry the shard's tag (the coordination keys that are not the
  * keystore's are only ever used through the namespace's names).
  */
-export function storeKeys(namespace: string = DEFAULT_NAMESPACE, shard?: number): StoreKeys {
+export function storeKeys(namespace: string = DEFAULT_NAMESPACE, shard?: ShardOf): StoreKeys {
   const tag = shard === undefined ? hashTag(namespace) : shardTag(namespace, shard)
   const base = `${tag}:store`
   return {
@@ -105,7 +134,7 @@ export function storeKeys(namespace: string = DEFAULT_NAMESPACE, shard?: number)
 }
 
 /** A keystore bucket: `<ns>:ks:<generation>:<bucket hex>`, or `{<ns>/<shard>}:ks:…` in a shard. */
-export function bucketKey(namespace: string, generation: number, bucket: number, bucketBits: number, shard?: number): string {
+export function bucketKey(namespace: string, generation: number, bucket: number, bucketBits: number, shard?: ShardOf): string {
   return bucketKeyIn(storeKeys(namespace, shard).keystoreBuckets, generation, bucket, bucketBits)
 }
 

@@ -74,7 +74,7 @@ export class ScheduleStore {
     this.redis = redis
     this.names = storeKeys(namespace)
     const shards = options.keystoreShards ?? 1
-    this.dirtyHashes = [this.names.dirty, ...(shards > 1 ? Array.from({ length: shards }, (_, shard) => storeKeys(namespace, shard).dirty) : [])]
+    this.dirtyHashes = [this.names.dirty, ...(shards > 1 ? Array.from({ length: shards }, (_, shard) => storeKeys(namespace, { index: shard, count: shards }).dirty) : [])]
     defineScripts(redis)
   }
 

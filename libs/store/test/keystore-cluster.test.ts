@@ -60,8 +60,8 @@ describe('the keystore on a real Redis Cluster (3 masters, 3 replicas)', () => {
     const perMaster = await keysPerMaster()
     console.log(`keystore keys per master: ${perMaster.join(', ')}`)
     expect(perMaster).toHaveLength(3)
-    // 64 shards of 2^6 buckets each over 3 masters: each holds a share, none nearly all
-    for (const n of perMaster) expect(n).toBeGreaterThan(0.1 * perMaster.reduce((a, b) => a + b))
+    // 64 shards whose slots are spread evenly over the slot space, 21 or 22 on each master
+    for (const n of perMaster) expect(n / perMaster.reduce((a, b) => a + b)).toBeGreaterThan(0.25)
 
     const dirty = await new ScheduleStore(redis, 'on-cluster', { keystoreShards: 64 }).takeDirty()
     expect(new Set(dirty.keys())).toEqual(prefixes)

@@ -1,7 +1,7 @@
 import { keyHasPrefix, prefixOf } from '@sweep/keyspace'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  Keystore, openKeystore, ScheduleStore, ShardedKeystore, ShardedResetError, storeKeys, type AnyKeystore
+  Keystore, openKeystore, ScheduleStore, shardTag, ShardedKeystore, ShardedResetError, storeKeys, type AnyKeystore
 } from '../src/index.ts'
 import { hex, kadKey, multihashes, startTestRedis, type TestRedis } from './redis.ts'
 
@@ -57,7 +57,7 @@ describe('ShardedKeystore', () => {
     expect(await keystore.recount()).toBe(3890)
     const sample = await keystore.sample(50)
     expect(new Set(sample.map(hex)).size).toBe(50)
-    const stored = new Set(keys.slice(10, 2900).concat(keys.slice(3100)).map(hex))
+    const stored = new Set(keys.slice(10, 3000).concat(keys.slice(3100)).map(hex))
     for (const key of sample) expect(stored.has(hex(key))).toBe(true)
   })
 
@@ -66,7 +66,7 @@ describe('ShardedKeystore', () => {
     const keys = multihashes(1000, 'tags')
     const { prefixes } = await keystore.addCount(keys, { markDirty: true })
     for (let shard = 0; shard < 4; shard++) {
-      const buckets = await keyNames(`{tags/${shard}}:ks:*`)
+      const buckets = await keyNames(`{tags/${shard}.*}:ks:*`)
       expect(buckets.length).toBeGreaterThan(0)
       for (const bucket of buckets) {
         for (const member of await t.redis.hkeysBuffer(bucket)) expect(prefixOf(kadKey(member), 2)).toBe(shard.toString(2).padStart(2, '0'))
@@ -94,11 +94,27 @@ describe('ShardedKeystore', () => {
     expect(await keystore.currentBits()).toBe(4)
     expect(await keystore.count('')).toBe(3000)
     expect(new Set(await stream(keystore, ''))).toEqual(new Set(keys.map(hex)))
-    expect(await keyNames('{grow-shard/1}:ks:0:*')).toHaveLength(0)
+    expect(await keyNames('{grow-shard/1.*}:ks:0:*')).toHaveLength(0)
     // only shard 1's own buckets were made at 7 bits: 2^5 of the 2^7
-    const made = await keyNames('{grow-shard/1}:ks:1:*')
+    const made = await keyNames('{grow-shard/1.*}:ks:1:*')
     expect(made.length).toBeGreaterThan(16)
     for (const name of made) expect(parseInt(name.split(':').at(-1)!, 16) >> 5).toBe(1)
+  })
+
+  it('gives shard i of n a tag in the i-th n-th of the cluster slots, the same in every process', async () => {
+    const calculateSlot = (await import('cluster-key-slot')).default
+    for (const count of [2, 64, 1024]) {
+      for (let index = 0; index < count; index += Math.max(1, count / 16)) {
+        const tag = shardTag('sweep', { index, count })
+        expect(tag).toMatch(new RegExp(`^\\{sweep/${index}\\.\\d+\\}$`))
+        const slot = calculateSlot(tag.slice(1, -1))
+        expect(slot).toBeGreaterThanOrEqual(Math.floor(index * 16384 / count))
+        expect(slot).toBeLessThan(Math.floor((index + 1) * 16384 / count))
+        expect(calculateSlot(`${tag}:store:ks:config`)).toBe(slot)
+      }
+    }
+    expect(shardTag('other', { index: 5, count: 64 })).not.toBe(shardTag('sweep', { index: 5, count: 64 }))
+    expect(() => shardTag('sweep', { index: 64, count: 64 })).toThrow(/shard: expected an index below a count/)
   })
 
   it('keeps a keystore made before shards as it is, and says a sharded one has no reset', async () => {
