@@ -44,6 +44,12 @@ describe('sweep scale', () => {
       return ((await res.json()) as { workers: Array<{ id: string }> }).workers.map((w) => w.id).sort()
     }
     expect(await workers()).toEqual(['worker-1'])
+    // each process's /metrics, as sweep up printed them, answers with its own role's metrics
+    const metrics = /metrics +(.+)/.exec(stderr)?.[1] ?? ''
+    const urls = Object.fromEntries([...metrics.matchAll(/(\S+) (http:\/\/\S+\/metrics)/g)].map(([, name, url]) => [name, url]))
+    expect(Object.keys(urls)).toEqual(['coordinator', 'worker-1'])
+    expect(await (await fetch(urls.coordinator)).text()).toContain('sweep_queue_jobs')
+    expect(await (await fetch(urls['worker-1'])).text()).toMatch(/^sweep_\w+/m)
 
     const bad = await runSweep(['scale', 'two', '--dir', dir])
     expect(bad.status).toBe(2)
@@ -52,6 +58,7 @@ describe('sweep scale', () => {
     const grown = await runSweep(['scale', '2', '--dir', dir])
     expect(grown.stderr).toBe('')
     expect(grown.stdout).toContain('sweep scale: 2 workers; started worker-2')
+    await waitFor('the scale to be logged with worker-2\'s metrics URL', async () => /scaled to 2 workers; started worker-2 http:\/\/\S+\/metrics/.exec(stderr)?.[0], 10_000)
     // scale answers once the new worker registered
     expect(await workers()).toEqual(['worker-1', 'worker-2'])
 

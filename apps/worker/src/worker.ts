@@ -171,7 +171,7 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
   }, sweepJob)
   ready = true
   // since the process started: how long a joining worker takes to be useful
-  log.info({ startupMs: Math.round(performance.now()), networkFrom: fresh ? 'redis' : 'measured' }, 'taking jobs')
+  log.info({ startupMs: Math.round(performance.now()), networkFrom: fresh ? 'redis' : 'measured', metrics: ops.url }, 'taking jobs')
 
   const beat = async (ttlMs = config.heartbeatMs * 3): Promise<void> => {
     await schedule.heartbeat({

@@ -19,6 +19,8 @@ export interface SweepProcess {
   running(): boolean
   /** The last lines of its log, for error messages. */
   tail(lines?: number): string
+  /** Where its /metrics is served, once its log has said so (each picks a free port). */
+  metricsUrl(): string | undefined
   /** SIGTERM, then SIGKILL after graceMs. */
   stop(graceMs: number): Promise<void>
 }
@@ -46,6 +48,7 @@ export function spawnSweep(name: string, args: readonly string[], logDir: string
     exited,
     running,
     tail: (lines = 15) => tailOf(logFile, lines),
+    metricsUrl: () => metricsUrlOf(logFile),
     stop: async (graceMs) => {
       if (!running()) return
       child.kill('SIGTERM')
@@ -65,6 +68,26 @@ export function tailOf(file: string, lines: number): string {
     return '(no log)'
   }
   return text.split('\n').filter((l) => l.trim() !== '').slice(-lines).map(readable).join('\n')
+}
+
+/** The `metrics` URL the process logged when it started ('coordinator started', 'taking jobs'). */
+function metricsUrlOf(file: string): string | undefined {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch {
+    return undefined
+  }
+  for (const line of text.split('\n')) {
+    if (!line.includes('"metrics"')) continue
+    try {
+      const { metrics } = JSON.parse(line) as { metrics?: unknown }
+      if (typeof metrics === 'string') return `${metrics.replace(/\/+$/, '')}/metrics`
+    } catch {
+      // not a JSON line
+    }
+  }
+  return undefined
 }
 
 const LEVELS: Readonly<Record<number, string>> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' }

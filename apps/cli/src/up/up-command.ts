@@ -54,6 +54,7 @@ export function upCommand(): Command {
         `  Redis      ${cluster.redisUrl}`,
         `  provider   ${peerId} (${cluster.identityFile})`,
         `  bootstrap  ${cluster.bootstrap.length} peers${cluster.testnet === undefined ? '' : ` (testnet of ${flags.testnet})`}`,
+        `  metrics    ${metricsLine(cluster.processes)}`,
         `  logs       ${cluster.logDir}`,
         `try: sweep provide cids.txt --api ${cluster.apiUrl}${tokenFlag}   ·   sweep stats --api ${cluster.apiUrl}${tokenFlag}   ·   Ctrl-C stops everything`
       ].join('\n'))
@@ -72,7 +73,7 @@ export function upCommand(): Command {
         const { started, stopping: leaving } = await cluster.scaleWorkers(count)
         for (const name of leaving) retired.add(name)
         for (const p of started) watch(p)
-        view.log(`scaled to ${cluster.workerCount} workers${started.length > 0 ? `; started ${started.map((p) => p.name).join(', ')}` : ''}${leaving.length > 0 ? `; stopping ${leaving.join(', ')}` : ''}`)
+        view.log(`scaled to ${cluster.workerCount} workers${started.length > 0 ? `; started ${metricsLine(started)}` : ''}${leaving.length > 0 ? `; stopping ${leaving.join(', ')}` : ''}`)
         return { workers: cluster.workerCount, started: started.map((p) => p.name), stopping: leaving }
       })
       const reason = await new Promise<{ signal: string } | { crashed: string }>((resolve) => {
@@ -91,4 +92,9 @@ export function upCommand(): Command {
       console.error('sweep up: stopped')
       process.exit(0)
     })
+}
+
+/** "coordinator http://…/metrics · worker-1 http://…/metrics", each process's /metrics as its log gave it. */
+function metricsLine(processes: readonly SweepProcess[]): string {
+  return processes.map((p) => `${p.name} ${p.metricsUrl() ?? '(not up yet)'}`).join(' · ')
 }
