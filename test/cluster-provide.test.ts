@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { expectDocumented } from '../apps/coordinator/test/openapi-check.ts'
 import { randomCids } from './helpers.ts'
 import { cidOf, ClusterFixture } from './lib/cluster.ts'
 import { waitUntil } from './lib/processes.ts'
@@ -32,6 +33,11 @@ describe('a cluster of real processes providing to 80 real kad-dht servers', () 
       .map((d) => ({ prefix: d.prefix, reason: d.reason, keys: d.keys, peers: d.peers, peersFailed: d.peersFailed, failed: d.failed }))
     if (short.length > 0) console.log(`regions below the success ratio: ${JSON.stringify(short)}`)
     expect(stats.keys.total).toBe(CIDS)
+    // what a real cluster answers, after a cycle, is what the OpenAPI document says
+    expectDocumented('GET', '/v1/stats', 200, stats)
+    const status = await cluster.api(`/v1/cids/${cidOf(keys[0].multihash)}`)
+    expectDocumented('GET', '/v1/cids/{cid}', status.status, status.body)
+    expect(status.body).toMatchObject({ stored: true, outcome: 'ok' })
     // the leader writes a result's region records before its counters: a read in between
     // sees the cycle done and the last job's keys not yet counted
     const provided = await waitUntil('the provided-keys counter to catch up', async () => {

@@ -11,7 +11,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { kadKeyOf } from '@sweep/keyspace'
 import { RegionQueue } from '@sweep/queue'
-import { connectRedis, Keystore, LeaderLease, ScheduleStore, startRedisServer, waitForRedis, type RedisServer } from '@sweep/store'
+import { connectRedis, LeaderLease, openKeystore, ScheduleStore, startRedisServer, waitForRedis, type AnyKeystore, type RedisServer } from '@sweep/store'
 import { startApiServer, type ApiServer } from '../src/api/server.ts'
 
 export interface TestRedis {
@@ -40,11 +40,15 @@ export interface ApiOptions {
   readonly resetLockTtlMs?: number
   readonly uploadIdleMs?: number
   readonly drainGraceMs?: number
+  /** Keystore shards of a namespace created here (as on a Redis Cluster). */
+  readonly shards?: number
 }
 
 export interface TestApi {
   readonly url: string
-  readonly keystore: Keystore
+  readonly keystore: AnyKeystore
+  readonly schedule: ScheduleStore
+  readonly lease: LeaderLease
   readonly redis: Redis
   close(): Promise<void>
 }
@@ -53,11 +57,12 @@ export interface TestApi {
 export async function startTestApi(redisUrl: string, options: ApiOptions): Promise<TestApi> {
   const redis = connectRedis(redisUrl, { name: `api-test-${options.namespace}` })
   await waitForRedis(redis, redisUrl)
-  const keystore = await Keystore.open(redis, { namespace: options.namespace, resetLockTtlMs: options.resetLockTtlMs })
+  const keystore = await openKeystore(redis, { namespace: options.namespace, resetLockTtlMs: options.resetLockTtlMs, shards: options.shards })
   const queue = new RegionQueue({ redisUrl, namespace: options.namespace })
+  const schedule = new ScheduleStore(redis, options.namespace, { keystoreShards: keystore.shards.length })
+  const lease = new LeaderLease(redis, { namespace: options.namespace, id: `api-test-${randomBytes(3).toString('hex')}` })
   const server: ApiServer = await startApiServer({
-    keystore, schedule: new ScheduleStore(redis, options.namespace), queue,
-    lease: new LeaderLease(redis, { namespace: options.namespace, id: `api-test-${randomBytes(3).toString('hex')}` }),
+    keystore, schedule, queue, lease,
     log: pino({ level: 'silent' }), token: options.token, maxBodyBytes: options.maxBodyBytes ?? 64 * 1024 * 1024,
     intervalMs: 22 * 3_600_000, self: kadKeyOf(new TextEncoder().encode('api-test')), k: 20,
     uploadIdleMs: options.uploadIdleMs, drainGraceMs: options.drainGraceMs
@@ -65,6 +70,8 @@ export async function startTestApi(redisUrl: string, options: ApiOptions): Promi
   return {
     url: server.url,
     keystore,
+    schedule,
+    lease,
     redis,
     async close() {
       await server.close()

@@ -5,6 +5,7 @@ import { cycleNumber } from '@sweep/sweep'
 import { HttpError, sendJson } from './http.ts'
 import { addToUpload, commitUpload, provide, replaceSet, stop, type IntakeDeps } from './intake.ts'
 import { checkRequest } from './request-guard.ts'
+import { OPENAPI } from './openapi.ts'
 import { ResetUploads } from './reset-uploads.ts'
 import { cidView, sampleView, statsView, type ViewDeps } from '../views.ts'
 
@@ -56,7 +57,8 @@ export async function startApiServer(deps: ApiDeps, host: string, port: number):
       if (!Number.isSafeInteger(n) || n < 1 || n > MAX_SAMPLE) throw new HttpError(400, `n must be an integer from 1 to ${MAX_SAMPLE}`)
       return [200, await sampleView(deps, n)]
     }],
-    ['POST', /^\/v1\/sweep$/, async () => [202, { queued: await sweepNow(deps) }]]
+    ['POST', /^\/v1\/sweep$/, async () => [202, { queued: await sweepNow(deps) }]],
+    ['GET', /^\/v1\/openapi\.json$/, async () => [200, OPENAPI]]
   ]
 
   const server = createServer((req, res) => {
