@@ -120,7 +120,7 @@ describe('renderStats', () => {
     expect(text).toMatch(/Offset: +4h 12m \(19\.1% of the interval\)/)
     expect(text).toMatch(/Regions done: +97 \/ 512 \(18\.9%\)/)
     expect(text).toMatch(/Next region: +0101 in 3m/)
-    expect(text).toMatch(/Keys provided: +1\.2M \(3\.4k keys\/min\)/)
+    expect(text).toMatch(/Keys provided: +1\.2M \(3\.4k keys\/min over the last 10m\)/)
     expect(text).toMatch(/Records sent: +24M \(12 failed\)/)
     expect(text).toContain('provider peer ID: 12D3KooWAAA')
     expect(text).toContain('worker-1: 3/4 busy, 150 conns, h1 pid 11, seen 2s ago')

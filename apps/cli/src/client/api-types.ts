@@ -69,6 +69,8 @@ export interface Stats {
     readonly recordsReplaced?: number
     readonly keysProvided: number
     readonly keysPerMinute: number
+    /** What keysPerMinute averages over (absent from coordinators before it was added: 10 min). */
+    readonly rateWindowMs?: number
     readonly lookups: number
     readonly regionsOk: number
     readonly regionsFailed: number

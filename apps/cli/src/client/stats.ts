@@ -100,7 +100,7 @@ export function renderStats(stats: Partial<Stats>, now: number = Date.now()): st
   parts.push(renderWorkers(workers, now))
   if (provides !== undefined) {
     parts.push(section('Provides', [
-      ['Keys provided', `${formatCount(provides.keysProvided)} (${formatRate(provides.keysPerMinute, 'keys/min')})`],
+      ['Keys provided', `${formatCount(provides.keysProvided)} (${formatRate(provides.keysPerMinute, 'keys/min')} over the last ${formatDuration(provides.rateWindowMs ?? 600_000)})`],
       ['Records sent', `${formatCount(provides.recordsSent)}${provides.recordsFailed > 0 ? ` (${formatCount(provides.recordsFailed)} failed)` : ''}` +
         `${(provides.recordsReplaced ?? 0) > 0 ? `, ${formatCount(provides.recordsReplaced ?? 0)} re-placed around failed peers` : ''}`],
       ['Lookups', formatCount(provides.lookups)],

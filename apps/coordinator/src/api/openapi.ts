@@ -142,6 +142,7 @@ export const OPENAPI = {
         }),
         provides: object({
           recordsSent: integer, recordsFailed: integer, recordsReplaced: integer, keysProvided: integer, keysPerMinute: number,
+          rateWindowMs: { ...integer, description: 'keysPerMinute is over this window: 10 min, or the cluster\'s age when younger (at least 10 s)' },
           lookups: integer, regionsOk: integer, regionsFailed: integer, regionsEmpty: integer, regionsReswept: integer, lastRegionAt: nullable(millis)
         }),
         network: object({
