@@ -9,7 +9,7 @@ import { assertSafeListen } from './api/request-guard.ts'
 import { startApiServer } from './api/server.ts'
 import { watchKeystoreGrowth } from './keystore-growth.ts'
 import { IdleMemoryRelease } from './memory-release.ts'
-import { defaultRetry, type RetryPolicy } from './history.ts'
+import { defaultRetry, oldestRegionAgeS, type RetryPolicy } from './history.ts'
 import { defaultResweep, type ResweepPolicy } from './resweep.ts'
 import { Scheduler } from './scheduler.ts'
 import { Wakeup } from './wakeup.ts'
@@ -159,12 +159,14 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
 
   const api = await startApiServer({
     keystore, schedule, queue, lease, log, token: config.apiToken, maxBodyBytes: config.maxBodyBytes,
-    intervalMs: config.intervalMs, self, k: config.k, onRequestRead: (bytes) => memory.noteRequest(bytes)
+    intervalMs: config.intervalMs, self, k: config.k, onRequestRead: (bytes) => memory.noteRequest(bytes),
+    onKeysAdded: (added) => metrics.keysAdded.inc(added)
   }, config.api.host, config.api.port)
   const ops: OpsServer = await startOpsServer({
     host: config.metrics.host, port: config.metrics.port, registry: metrics.registry,
     ready: async () => (await redis.ping()) === 'PONG'
   })
+  metrics.interval.set(config.intervalMs / 1000)
   const gauges = setInterval(() => void refreshGauges(), 5000)
   const refreshGauges = async (): Promise<void> => {
     try {
@@ -172,6 +174,14 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       const counts = await queue.counts()
       for (const [state, n] of Object.entries(counts)) metrics.queueJobs.set({ state }, n)
       metrics.workers.set((await schedule.workers()).length)
+      const [regions, cycleStart, now] = [await schedule.regions(), await schedule.cycleStart(), Date.now()]
+      metrics.oldestRegionAge.set(oldestRegionAgeS(regions, cycleStart, now))
+      if (cycleStart !== undefined) {
+        const offsetMs = (now - cycleStart) % config.intervalMs
+        metrics.cycleOffset.set(offsetMs / 1000)
+        metrics.cycleRegionsDone.set([...regions.values()].filter((r) => (r.lastReprovide ?? 0) >= now - offsetMs).length)
+      }
+      metrics.redisMemory.set(Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))?.[1] ?? 0))
     } catch (error) {
       log.warn({ err: error }, 'refreshing gauges failed')
     }

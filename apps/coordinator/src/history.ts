@@ -96,3 +96,16 @@ function sent(report: NonNullable<RegionResult['report']>): Record<string, numbe
     peersFailed: report.peersFailed
   }
 }
+
+/**
+ * The longest any region has gone without a provide, in seconds: what a "falling behind"
+ * alert compares with the interval. A region never provided counts from the cycle start.
+ */
+export function oldestRegionAgeS(regions: ReadonlyMap<Prefix, RegionRecord>, cycleStart: number | undefined, now: number): number {
+  let oldest = 0
+  for (const region of regions.values()) {
+    const since = region.lastReprovide ?? cycleStart
+    if (since !== undefined) oldest = Math.max(oldest, now - since)
+  }
+  return oldest / 1000
+}

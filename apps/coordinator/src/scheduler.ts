@@ -207,6 +207,7 @@ export class Scheduler {
       metrics.regionJobs.inc({ reason: result.job.reason, outcome: 'error' })
       return
     }
+    const providedBefore = this.regions.get(prefix)?.lastReprovide
     let update = applyResult(this.regions, result, this.deps.retry)
     if (update.remove.length > 0) {
       const upsert = await Promise.all(update.upsert.map(async (r) => (this.regions.has(r.prefix) ? r : { ...r, keys: await this.deps.countKeys(r.prefix) })))
@@ -218,6 +219,10 @@ export class Scheduler {
       for (const record of update.upsert) await schedule.recordRegion(record, fence)
     }
     for (const record of update.upsert) this.regions.set(record.prefix, record)
+    const providedNow = this.regions.get(prefix)?.lastReprovide
+    if (providedBefore !== undefined && providedNow !== undefined && providedNow > providedBefore) {
+      metrics.regionAgeAtProvide.observe((providedNow - providedBefore) / 1000)
+    }
     await schedule.addCounters(update.counters)
     if (update.retryAt !== undefined) {
       this.retryAt.set(prefix, update.retryAt)

@@ -3,7 +3,7 @@ import type { Prefix } from '@sweep/keyspace'
 import type { RegionReport } from '@sweep/sweep'
 import type { RegionResult } from '@sweep/queue'
 import type { RegionRecord } from '@sweep/store'
-import { applyResult, backoff, defaultRetry } from '@sweep/coordinator'
+import { applyResult, backoff, defaultRetry, oldestRegionAgeS } from '@sweep/coordinator'
 
 const T = 1_700_000_000_000
 
@@ -64,5 +64,15 @@ describe('applyResult', () => {
   it('credits every entry under a job that predates a split', () => {
     const update = applyResult(schedule(record('0'), record('10'), record('11')), result('1', { mode: 'plain', complete: false, regions: [] }), defaultRetry)
     expect(update.upsert.map((r) => [r.prefix, r.lastReprovide])).toEqual([['10', T], ['11', T]])
+  })
+})
+
+describe('oldestRegionAgeS', () => {
+  it('is the longest time since a provide, counting a region never provided from the cycle start', () => {
+    const regions = new Map([['0', record('0', { lastReprovide: T - 3_600_000 })], ['10', record('10', { lastReprovide: T - 60_000 })]])
+    expect(oldestRegionAgeS(regions, T - 7_200_000, T)).toBe(3600)
+    regions.set('11', record('11', { lastReprovide: undefined }))
+    expect(oldestRegionAgeS(regions, T - 7_200_000, T)).toBe(7200)
+    expect(oldestRegionAgeS(new Map(), undefined, T)).toBe(0)
   })
 })

@@ -78,7 +78,7 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
   await waitForRedis(redis, config.redisUrl)
   const keystore = await openCreatedKeystore(redis, config.namespace, log)
   const schedule = new ScheduleStore(redis, config.namespace)
-  const metrics = createMetrics('worker')
+  const metrics = createMetrics('worker', { workerId: id })
   const tracing = initTracing('sweep-worker')
   let ready = false
   const ops = await startOpsServer({ host: config.metrics.host, port: config.metrics.port, registry: metrics.registry, ready: () => ready })

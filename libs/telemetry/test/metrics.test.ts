@@ -37,6 +37,9 @@ describe('createMetrics', () => {
     expect(await value(metrics, 'sweep_records_failed_total')).toBe(920)
     // Only the region that counted as provided adds its keys.
     expect(await value(metrics, 'sweep_keys_provided_total')).toBe(100)
+    // the failed region's keys, not the empty one's
+    expect(await value(metrics, 'sweep_keys_failed_total')).toBe(50)
+    expect(await value(metrics, 'sweep_records_resent_total')).toBe(0)
     expect(await value(metrics, 'sweep_lookups_total')).toBe(8)
     expect(await value(metrics, 'sweep_peers_reached_total')).toBe(25)
     expect(await value(metrics, 'sweep_peers_failed_total')).toBe(21)
@@ -65,6 +68,20 @@ describe('createMetrics', () => {
     expect(await worker.registry.metrics()).toContain('sweep_active_jobs{role="worker"} 3')
     for (const name of ['sweep_regions', 'sweep_workers', 'sweep_cycle_offset_seconds', 'sweep_keys_added_total']) {
       expect(text).toContain(`# TYPE ${name} `)
+    }
+  })
+})
+
+describe('per role', () => {
+  it('labels a worker\'s series with its id, counts re-sweeps as re-sent, and leaves the coordinators\' gauges to them', async () => {
+    const worker = createMetrics('worker', { workerId: 'worker-7' })
+    worker.observeReport(report(), 'resweep')
+    const text = await worker.registry.metrics()
+    expect(text).toMatch(/^sweep_records_resent_total\{role="worker",worker="worker-7"\} 1980$/m)
+    expect(text).not.toMatch(/^# TYPE sweep_(queue_jobs|keys|oldest_region_age_seconds|interval_seconds|redis_used_memory_bytes) /m)
+    const coordinator = await createMetrics('coordinator').registry.metrics()
+    for (const name of ['sweep_queue_jobs', 'sweep_keys', 'sweep_oldest_region_age_seconds', 'sweep_interval_seconds', 'sweep_region_age_at_provide_seconds']) {
+      expect(coordinator).toMatch(new RegExp(`^# TYPE ${name} `, 'm'))
     }
   })
 })

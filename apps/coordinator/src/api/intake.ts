@@ -21,6 +21,8 @@ export interface IntakeDeps {
   readonly keystore: AnyKeystore
   readonly schedule: ScheduleStore
   readonly maxBodyBytes: number
+  /** Told how many new keys each stored batch added (the keys-added counter). */
+  readonly onKeysAdded?: (added: number) => void
 }
 
 /**
@@ -65,6 +67,7 @@ export async function provide(req: IncomingMessage, deps: IntakeDeps, once: bool
   const tally = await forEachBatch(req, deps.maxBodyBytes, async (batch) => {
     const outcome = await deps.keystore.addCount(batch, { once, markDirty: true })
     added += outcome.added
+    deps.onKeysAdded?.(outcome.added)
     for (const prefix of outcome.prefixes) dirty.add(prefix)
   }, WRITES_IN_FLIGHT)
   // the marks are in: wake the leader rather than leave new keys waiting for its tick
