@@ -19,6 +19,7 @@ const valueSets: [string, object][] = [
   ['external Redis with TLS and a password', { redis: externalTls }],
   ['external Redis from an existing Secret', { redis: { enabled: false, existingSecret: 'redis', existingSecretKey: 'url' } }],
   ['NetworkPolicies', { networkPolicy: { enabled: true, apiFrom: [{ podSelector: { matchLabels: { role: 'client' } } }] }, redis: { networkPolicy: { extraFrom: [{ namespaceSelector: {} }] } } }],
+  ['Grafana dashboard and alerts', { grafana: { dashboard: { enabled: true, folder: 'IPFS' } }, prometheusRule: { enabled: true, labels: { release: 'prom' } } }],
   ['ServiceMonitor', { metrics: { serviceMonitor: { enabled: true, interval: '15s', scrapeTimeout: '5s', labels: { release: 'prom' } } } }],
   ['existing Secrets for token and Redis password', { coordinator: { apiToken: { existingSecret: 'api' } }, redis: { auth: { existingSecret: 'redis-pw' } } }],
   ['everything on', {
@@ -27,6 +28,8 @@ const valueSets: [string, object][] = [
     coordinator: { service: { type: 'LoadBalancer' }, apiToken: { value: 'x'.repeat(40) } },
     autoscaling: { keda: { enabled: true, trigger: 'redis' } },
     metrics: { serviceMonitor: { enabled: true } },
+    grafana: { dashboard: { enabled: true } },
+    prometheusRule: { enabled: true },
     networkPolicy: { enabled: true },
     otel: { endpoint: 'http://otel:4318' }
   }]
@@ -44,7 +47,7 @@ describe('every value set CI renders', () => {
   it('the model check catches an invalid object', () => {
     const broken: Manifest = { apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: { name: 'x' }, spec: { selector: {}, endpoints: [{ port: 'metrics', interval: '30x' }] } }
     expect(schemaErrors([broken])).toEqual([expect.stringContaining('interval')])
-    expect(schemaErrors([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } }])).toEqual(['v1/ConfigMap x: no model for this kind'])
+    expect(schemaErrors([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' } }])).toEqual(['v1/Pod x: no model for this kind'])
   })
 })
 

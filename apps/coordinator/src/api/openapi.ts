@@ -146,7 +146,7 @@ export const OPENAPI = {
           lookups: integer, regionsOk: integer, regionsFailed: integer, regionsEmpty: integer, regionsReswept: integer, lastRegionAt: nullable(millis)
         }),
         network: object({
-          size: integer, prefixLength: integer, measuredAt: nullable(millis), reachablePeers: integer, unreachablePeers: integer,
+          size: { ...number, description: 'estimated DHT servers' }, prefixLength: integer, measuredAt: nullable(millis), reachablePeers: integer, unreachablePeers: integer,
           connectivity: { enum: ['unknown', 'online', 'offline'] }
         }),
         leader: nullable(object({ id: { type: 'string' } }))
