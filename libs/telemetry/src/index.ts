@@ -9,9 +9,8 @@
  */
 export * from './metrics.ts'
 export * from './tracing.ts'
-export * from './context-manager.ts'
 export * from './ops-server.ts'
 export { context, propagation, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode } from '@opentelemetry/api'
 export type { Attributes, Context, Span, SpanContext, Tracer } from '@opentelemetry/api'
-export type { SpanExporter, ReadableSpan } from '@opentelemetry/sdk-trace-base'
-export { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base'
+export type { SpanExporter, ReadableSpan } from '@opentelemetry/sdk-trace'
+export { InMemorySpanExporter } from '@opentelemetry/sdk-trace'

@@ -3,18 +3,17 @@ import {
   type Attributes, type Context, type Span, type Tracer
 } from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
-import { resourceFromAttributes } from '@opentelemetry/resources'
+import { NodeSDK } from '@opentelemetry/sdk-node'
 import {
-  AlwaysOffSampler, AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, SimpleSpanProcessor,
-  type SpanExporter, type SpanProcessor
-} from '@opentelemetry/sdk-trace-base'
-import { AsyncLocalContextManager } from './context-manager.ts'
+  AlwaysOffSampler, NoopSpanProcessor, ParentBasedSampler, SimpleSpanProcessor, type SpanExporter, type SpanProcessor
+} from '@opentelemetry/sdk-trace'
 
 export interface Tracing {
   readonly tracer: Tracer
   /** Whether spans leave the process (an exporter is configured). */
   readonly exporting: boolean
+  /** Exports the spans that ended so far (their export waits for the resource's detected attributes). */
+  flush(): Promise<void>
   /** Flushes pending spans and, if this is the registered tracing, unregisters the globals. */
   shutdown(): Promise<void>
 }
@@ -22,60 +21,59 @@ export interface Tracing {
 export interface TracingOptions {
   /** Wins over the environment; spans are exported one by one as they end (tests: InMemorySpanExporter). */
   readonly exporter?: SpanExporter
-  /** Where the OTEL_* variables are read from. Default process.env. */
-  readonly env?: Readonly<Record<string, string | undefined>>
 }
 
 const propagator = new W3CTraceContextPropagator()
 let registered: Tracing | undefined
 
-/** The OTLP/HTTP traces URL from the standard variables, or undefined when tracing is not configured. */
-export function otlpTracesUrl(env: Readonly<Record<string, string | undefined>>): string | undefined {
-  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return undefined
-  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim()
-  if (traces) return traces
-  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim()
-  if (base) return `${base.replace(/\/+$/, '')}/v1/traces`
-  return undefined
+/**
+ * Whether the standard variables ask for traces to leave the process: an OTLP endpoint or
+ * an explicit OTEL_TRACES_EXPORTER. Left to its defaults the SDK would send to
+ * localhost:4318, where a pod rarely has a collector.
+ */
+export function tracesConfigured(env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false
+  const exporter = env.OTEL_TRACES_EXPORTER?.trim()
+  if (exporter) return exporter !== 'none'
+  return Boolean(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim())
 }
 
 /**
- * Sets up tracing for one process and registers it globally: the tracer
- * provider, the W3C trace-context propagator and an AsyncLocalStorage context
- * manager. A later call replaces the earlier registration.
+ * Starts OpenTelemetry's Node SDK for one process: the tracer provider, the W3C
+ * propagators and the AsyncLocalStorage context manager, all configured by the standard
+ * OTEL_* variables (endpoint, protocol http/protobuf, http/json or grpc, sampler, resource
+ * attributes, service name; OTEL_SDK_DISABLED). A later call replaces the earlier one.
+ * Metrics stay with prom-client and logs with pino, so the SDK exports neither.
  *
- * With neither an exporter nor OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, new root
- * spans are not sampled: they cost no recording, yet still carry trace ids, and
- * a sampled parent arriving in a job's carrier keeps its children sampled.
+ * With neither an exporter nor an OTLP endpoint, root spans are not sampled (unless
+ * OTEL_TRACES_SAMPLER says otherwise): they cost no recording, yet still carry trace ids,
+ * and a sampled parent arriving in a job's carrier keeps its children sampled.
  */
 export function initTracing(serviceName: string, options: TracingOptions = {}): Tracing {
-  const env = options.env ?? process.env
-  const processors: SpanProcessor[] = []
-  if (options.exporter !== undefined) {
-    processors.push(new SimpleSpanProcessor(options.exporter))
-  } else {
-    const url = otlpTracesUrl(env)
-    // The OTLP exporter is built on a newer sdk-trace than this package's; the
-    // span shape it reads is the same (checked by tracing.test.ts against a real HTTP receiver).
-    if (url !== undefined) processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url }) as unknown as SpanExporter))
-  }
-  const exporting = processors.length > 0
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME?.trim() || serviceName }),
-    sampler: new ParentBasedSampler({ root: exporting ? new AlwaysOnSampler() : new AlwaysOffSampler() }),
-    spanProcessors: processors
-  })
-
+  const exporting = options.exporter !== undefined || tracesConfigured()
+  let spanProcessors: SpanProcessor[] | undefined
+  if (options.exporter !== undefined) spanProcessors = [new SimpleSpanProcessor({ exporter: options.exporter })]
+  else if (!exporting) spanProcessors = [new NoopSpanProcessor()]
   unregisterGlobals()
-  context.setGlobalContextManager(new AsyncLocalContextManager())
-  propagation.setGlobalPropagator(propagator)
-  trace.setGlobalTracerProvider(provider)
-
+  const sdk = new NodeSDK({
+    // OTEL_SERVICE_NAME, when set, wins: the SDK's env detector reads it after this
+    serviceName: process.env.OTEL_SERVICE_NAME?.trim() || serviceName,
+    ...(spanProcessors === undefined ? {} : { spanProcessors }),
+    ...(!exporting && !process.env.OTEL_TRACES_SAMPLER ? { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }) } : {}),
+    metricReaders: [],
+    logRecordProcessors: [],
+    instrumentations: []
+  })
+  sdk.start()
   const tracing: Tracing = {
-    tracer: provider.getTracer(serviceName),
+    tracer: trace.getTracer(serviceName),
     exporting,
+    async flush() {
+      const provider = (trace.getTracerProvider() as { getDelegate?: () => { forceFlush?: () => Promise<void> } }).getDelegate?.()
+      await provider?.forceFlush?.()
+    },
     async shutdown() {
-      await provider.shutdown()
+      await sdk.shutdown()
       if (registered === tracing) unregisterGlobals()
     }
   }

@@ -7,6 +7,20 @@ import {
 } from '../src/index.ts'
 
 let tracing: Tracing | undefined
+
+/** Runs fn with the OTEL_* variables set as given (and no others), as a process would start with them. */
+function withEnv<T>(vars: Record<string, string>, fn: () => T): T {
+  const saved = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('OTEL_')).map((k) => [k, process.env[k]]))
+  for (const key of Object.keys(saved)) delete process.env[key]
+  Object.assign(process.env, vars)
+  try {
+    return fn()
+  } finally {
+    for (const key of Object.keys(vars)) delete process.env[key]
+    Object.assign(process.env, saved)
+  }
+}
+
 afterEach(async () => {
   await tracing?.shutdown()
   tracing = undefined
@@ -15,7 +29,7 @@ afterEach(async () => {
 describe('trace propagation', () => {
   it('a span extracted from a carrier on the other side is a child of the injecting span', async () => {
     const exporter = new InMemorySpanExporter()
-    tracing = initTracing('sweep-test', { exporter, env: {} })
+    tracing = initTracing('sweep-test', { exporter })
     expect(tracing.exporting).toBe(true)
 
     // coordinator side
@@ -33,6 +47,7 @@ describe('trace propagation', () => {
       tracing!.tracer.startSpan('send records').end()
     })
 
+    await tracing.flush()
     const spans = exporter.getFinishedSpans()
     const byName = new Map(spans.map((s) => [s.name, s]))
     expect([...byName.keys()].sort()).toEqual(['enqueue region', 'send records', 'sweep region'])
@@ -50,15 +65,16 @@ describe('trace propagation', () => {
 
   it('records a throw on the span and rethrows it', async () => {
     const exporter = new InMemorySpanExporter()
-    tracing = initTracing('sweep-test', { exporter, env: {} })
+    tracing = initTracing('sweep-test', { exporter })
     await expect(inSpan(tracing.tracer, 'explore', {}, async () => { throw new Error('no peers') })).rejects.toThrow('no peers')
+    await tracing.flush()
     const [span] = exporter.getFinishedSpans()
     expect(span.status).toEqual({ code: 2, message: 'no peers' })
     expect(span.events.map((e) => e.name)).toEqual(['exception'])
   })
 
   it('without an exporter, spans are not recorded but trace ids still flow', async () => {
-    tracing = initTracing('sweep-test', { env: {} })
+    tracing = initTracing('sweep-test')
     expect(tracing.exporting).toBe(false)
     const span = tracing.tracer.startSpan('enqueue region')
     expect(span.isRecording()).toBe(false)
@@ -74,7 +90,7 @@ describe('trace propagation', () => {
   })
 
   it('binds a callback to a context, for callbacks that run outside the awaited chain', async () => {
-    tracing = initTracing('sweep-test', { exporter: new InMemorySpanExporter(), env: {} })
+    tracing = initTracing('sweep-test', { exporter: new InMemorySpanExporter() })
     const span = tracing.tracer.startSpan('job')
     const bound = context.bind(trace.setSpan(ROOT_CONTEXT, span), () => trace.getSpan(context.active()))
     const seen = await new Promise((resolve) => setImmediate(() => resolve(bound())))
@@ -89,37 +105,68 @@ describe('trace propagation', () => {
     expect(trace.getSpanContext(extractTrace({ traceparent: 'garbage' }))).toBeUndefined()
   })
 
-  it('exports over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set', async () => {
-    const received: Array<{ url: string; body: string }> = []
-    const collector = createServer((request: IncomingMessage, response) => {
-      let body = ''
-      request.on('data', (chunk: Buffer) => { body += chunk.toString() })
-      request.on('end', () => {
-        received.push({ url: request.url ?? '', body })
-        response.writeHead(200, { 'Content-Type': 'application/json' }).end('{}')
-      })
-    })
-    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve))
-    try {
-      const port = (collector.address() as AddressInfo).port
-      tracing = initTracing('sweep-worker', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}/` } })
+  it('exports over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set, with the resource the variables give', async () => {
+    await withCollector(async (url, received) => {
+      tracing = withEnv({
+        OTEL_EXPORTER_OTLP_ENDPOINT: `${url}/`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=test,service.namespace=ipfs'
+      }, () => initTracing('sweep-worker'))
       expect(tracing.exporting).toBe(true)
       const span = tracing.tracer.startSpan('sweep region', { attributes: { prefix: '0110' } })
       span.end()
       await tracing.shutdown() // flushes the batch
       tracing = undefined
-      expect(received).toHaveLength(1)
-      expect(received[0].url).toBe('/v1/traces')
-      const body = JSON.parse(received[0].body) as {
+      expect(received.map((r) => [r.url, r.contentType])).toEqual([['/v1/traces', 'application/json']])
+      const body = JSON.parse(received[0].body.toString()) as {
         resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans: Array<{ spans: Array<{ name: string; traceId: string }> }> }>
       }
       const [resourceSpans] = body.resourceSpans
-      expect(resourceSpans.resource.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'sweep-worker' } })
+      const attributes = Object.fromEntries(resourceSpans.resource.attributes.map((a) => [a.key, a.value.stringValue]))
+      expect(attributes).toMatchObject({ 'service.name': 'sweep-worker', 'deployment.environment.name': 'test', 'service.namespace': 'ipfs' })
       const exported = resourceSpans.scopeSpans[0].spans[0]
       expect(exported.name).toBe('sweep region')
       expect(exported.traceId).toBe(span.spanContext().traceId)
-    } finally {
-      await new Promise((resolve) => collector.close(resolve))
-    }
+    })
+  })
+
+  it('follows OTEL_SERVICE_NAME, the protobuf protocol, the sampler and OTEL_SDK_DISABLED', async () => {
+    await withCollector(async (url, received) => {
+      tracing = withEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_SERVICE_NAME: 'sweep-eu-1' }, () => initTracing('sweep-worker'))
+      tracing.tracer.startSpan('sweep region').end()
+      await tracing.shutdown()
+      expect(received.map((r) => [r.url, r.contentType])).toEqual([['/v1/traces', 'application/x-protobuf']])
+      // the protobuf carries the names as plain strings
+      expect(received[0].body.includes(Buffer.from('sweep-eu-1'))).toBe(true)
+      expect(received[0].body.includes(Buffer.from('sweep region'))).toBe(true)
+
+      tracing = withEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_TRACES_SAMPLER: 'always_off' }, () => initTracing('sweep-worker'))
+      expect(tracing.tracer.startSpan('not sampled').isRecording()).toBe(false)
+      await tracing.shutdown()
+      tracing = withEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_SDK_DISABLED: 'true' }, () => initTracing('sweep-worker'))
+      expect(tracing.exporting).toBe(false)
+      tracing.tracer.startSpan('disabled').end()
+      await tracing.shutdown()
+      tracing = undefined
+      expect(received).toHaveLength(1)
+    })
   })
 })
+
+/** A real OTLP/HTTP receiver on a free port for fn, which gets its URL and what arrives. */
+async function withCollector(fn: (url: string, received: Array<{ url: string; contentType: string; body: Buffer }>) => Promise<void>): Promise<void> {
+  const received: Array<{ url: string; contentType: string; body: Buffer }> = []
+  const collector = createServer((request: IncomingMessage, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      received.push({ url: request.url ?? '', contentType: request.headers['content-type'] ?? '', body: Buffer.concat(chunks) })
+      response.writeHead(200, { 'Content-Type': 'application/json' }).end('{}')
+    })
+  })
+  await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve))
+  try {
+    await fn(`http://127.0.0.1:${(collector.address() as AddressInfo).port}`, received)
+  } finally {
+    await new Promise((resolve) => collector.close(resolve))
+  }
+}
