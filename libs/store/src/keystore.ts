@@ -9,7 +9,9 @@ import { GenerationReset, type KeystoreReset } from './keystore-reset.ts'
 import { Rebucketing, type RebucketState } from './keystore-rebucket.ts'
 import { sampleKeys, streamKeys, type StoredKey } from './keystore-read.ts'
 import { checkListpackConfig } from './listpack.ts'
-import { bucketBitsFor, DEFAULT_BUCKET_BITS, KeystoreMissingError, RebucketingInProgressError, TARGET_PER_BUCKET } from './keystore-config.ts'
+import {
+  bucketBitsFor, DEFAULT_BUCKET_BITS, KeystoreMissingError, RebucketingInProgressError, TARGET_PER_BUCKET, type KeystoreOptions
+} from './keystore-config.ts'
 import { bucketRange, DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
 import { isCluster } from './redis.ts'
 import {
@@ -21,34 +23,6 @@ import { AddJournal, repairUnsettledAdds, type AddRepair } from './unsettled-add
 export type { PackedMultihashes } from './packed-add.ts'
 export type { AddRepair } from './unsettled-adds.ts'
 export type { StoredKey } from './keystore-read.ts'
-
-export interface KeystoreOptions {
-  namespace?: string
-  /**
-   * Buckets are the first bucketBits bits of the kad key (1 to 24, default 16) when the
-   * keystore is created here. A keystore that has fewer is to be re-bucketed to this many
-   * (bitsWanted); one that has more, having grown, keeps them.
-   */
-  bucketBits?: number
-  /**
-   * Create the keystore when the namespace has none (default true). A worker opens with
-   * false: were it to create one first, with the default bucketBits, the coordinator could
-   * not open it with the bucketBits it was given.
-   */
-  create?: boolean
-  /** A reset that adds nothing for this long loses its lock (default 60 s). */
-  resetLockTtlMs?: number
-  /**
-   * One shard of a sharded keystore (see ShardedKeystore): its keys are those whose kad key
-   * starts with `index` in `bits` bits, and its keys in Redis carry the shard's hash tag.
-   */
-  shard?: { readonly index: number; readonly bits: number }
-  /**
-   * A native add of a process silent this long is taken for dead: its buckets are marked
-   * and the total recounted (default 5 s; see AddJournal).
-   */
-  writerTtlMs?: number
-}
 
 /**
  * Multihashes per pipeline in addCount: the more per call, the more share a bucket, and
