@@ -17,6 +17,8 @@ export interface ClusterOptions {
   readonly identityFile: string
   /** Redis namespace: tests share one Redis and stay apart by namespace. */
   readonly namespace: string
+  /** Extra environment of every process (OTEL_* for tracing tests). */
+  readonly env?: Readonly<Record<string, string>>
   readonly interval?: string
   readonly lockDuration?: string
   readonly concurrency?: number
@@ -54,7 +56,7 @@ export class TestCluster {
       ...(o.resweepDelay ? ['--resweep-delay', o.resweepDelay] : []),
       ...(o.jobTimeout ? ['--job-timeout', o.jobTimeout] : []),
       ...(o.bucketBits ? ['--bucket-bits', String(o.bucketBits)] : [])
-    ])
+    ], o.env)
     this.coordinators.set(name, proc)
     const started = await proc.waitForLog((l) => l.msg === 'coordinator started')
     this.apiUrl = String(started.api)
@@ -69,7 +71,7 @@ export class TestCluster {
       'worker', '--redis', o.redisUrl, '--namespace', o.namespace, '--bootstrap', bootstrap, '--identity', o.identityFile,
       '--announce', '/ip4/127.0.0.1/tcp/4001', '--listen', '/ip4/127.0.0.1/tcp/0', '--metrics', '127.0.0.1:0',
       '--concurrency', String(o.concurrency ?? 1), '--lock-duration', o.lockDuration ?? '5s', '--shutdown-grace', '10s', '--id', name
-    ])
+    ], o.env)
     this.workers.set(name, proc)
     await proc.waitForLog((l) => l.msg === 'measured the network', 90_000)
     return proc

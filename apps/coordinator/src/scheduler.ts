@@ -3,7 +3,7 @@ import { PrefixTrie, prefixesOfLength, type KadKey, type Prefix } from '@sweep/k
 import { cycleNumber, dueRegions, type CycleClock } from '@sweep/sweep'
 import { provideJobId, regionJobId, type RegionJob, type RegionQueue, type RegionResult } from '@sweep/queue'
 import type { Fence, RegionRecord, ScheduleStore } from '@sweep/store'
-import { context, injectTrace, trace, type SweepMetrics, type Tracing } from '@sweep/telemetry'
+import { context, extractTrace, injectTrace, inSpan, trace, type SweepMetrics, type Tracing } from '@sweep/telemetry'
 import { applyResult, type RetryPolicy } from './history.ts'
 import { ResweepPlan, type ResweepPolicy } from './resweep.ts'
 
@@ -197,8 +197,16 @@ export class Scheduler {
     if (planned.length > 0) this.deps.log.warn({ regions: planned, delayMs: this.deps.resweep.delayMs }, 'regions lost holders since their last sweep; sweeping them again soon')
   }
 
-  /** Folds one worker result into the schedule, history and stats. */
-  async onResult(result: RegionResult): Promise<void> {
+  /**
+   * Folds one worker result into the schedule, history and stats, as a span of the region's
+   * trace (the job's carrier: a child of its enqueue, beside the worker's sweep).
+   */
+  onResult(result: RegionResult): Promise<void> {
+    const attributes = { 'sweep.prefix': result.job.prefix, 'sweep.reason': result.job.reason, 'sweep.worker': result.worker }
+    return inSpan(this.deps.tracer, 'region.result', { parent: extractTrace(result.job.trace), attributes }, () => this.fold(result))
+  }
+
+  private async fold(result: RegionResult): Promise<void> {
     const { schedule, metrics, log, fence } = this.deps
     const prefix = result.job.prefix
     if (result.retrying) {

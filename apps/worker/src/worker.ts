@@ -9,6 +9,7 @@ import { context, createMetrics, extractTrace, initTracing, startOpsServer, trac
 import { sampleNetwork, Sweeper, systemClock, type RegionReport, type SweepConfig } from '@sweep/sweep'
 import { CheckpointingSender, JobCheckpoint } from './checkpoint.ts'
 import { OnceTracker } from './once.ts'
+import { tracedKeys, tracedRouter, tracedSender } from './port-spans.ts'
 import { PortTimings } from './timing.ts'
 
 export interface WorkerConfig {
@@ -116,8 +117,9 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
   const timings = new PortTimings()
   const checkpoints = new CheckpointingSender()
   // the checkpoint outermost: timings count only the records that really leave
-  const sender = checkpoints.sender(timings.sender(host.sender))
-  const sweeper = new Sweeper({ router: timings.router(host.router), sender, keys: once, clock: systemClock }, { ...config.sweep, networkSize: network.size })
+  const sender = tracedSender(checkpoints.sender(timings.sender(host.sender)), tracing.tracer)
+  const router = tracedRouter(timings.router(host.router), tracing.tracer)
+  const sweeper = new Sweeper({ router, sender, keys: tracedKeys(once, tracing.tracer), clock: systemClock }, { ...config.sweep, networkSize: network.size })
   const sweepJob = async (job: RegionJob, meta: { jobId: string; signal: AbortSignal }): Promise<RegionReport> => {
     const span = tracing.tracer.startSpan('region.sweep', { attributes: { 'sweep.prefix': job.prefix, 'sweep.reason': job.reason } }, extractTrace(job.trace))
     metrics.activeJobs.inc()

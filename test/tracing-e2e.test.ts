@@ -1,0 +1,114 @@
+/**
+ * One trace per region job across real processes: the coordinator's enqueue, the worker's
+ * sweep with its lookups, key reads and sends as children, and the coordinator applying the
+ * result, as a real OTLP/HTTP receiver gets them from the Node SDK of each process.
+ */
+import { createServer, type IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { randomCids } from './helpers.ts'
+import { cidOf, ClusterFixture } from './lib/cluster.ts'
+import { waitUntil } from './lib/processes.ts'
+
+interface ReceivedSpan { service: string; traceId: string; spanId: string; parentSpanId: string; name: string; attributes: Record<string, unknown> }
+
+interface OtlpJson {
+  resourceSpans: Array<{
+    resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }
+    scopeSpans: Array<{ spans: Array<{ traceId: string; spanId: string; parentSpanId?: string; name: string; attributes?: Array<{ key: string; value: Record<string, unknown> }> }> }>
+  }>
+}
+
+describe('traces of a provide across real processes', () => {
+  const spans: ReceivedSpan[] = []
+  let collector: ReturnType<typeof createServer>
+  let fixture: ClusterFixture
+  let url: string
+
+  beforeAll(async () => {
+    collector = createServer((request: IncomingMessage, response) => {
+      const chunks: Buffer[] = []
+      request.on('data', (chunk: Buffer) => chunks.push(chunk))
+      request.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString()) as OtlpJson
+        for (const resource of body.resourceSpans) {
+          const service = resource.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? ''
+          for (const scope of resource.scopeSpans) {
+            for (const span of scope.spans) {
+              const attributes = Object.fromEntries((span.attributes ?? []).map((a) => [a.key, Object.values(a.value)[0]]))
+              spans.push({ service, traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId ?? '', name: span.name, attributes })
+            }
+          }
+        }
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      })
+    })
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve))
+    url = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`
+    fixture = await ClusterFixture.start('tracing', 30)
+  }, 180_000)
+  afterAll(async () => {
+    await fixture?.stop()
+    await new Promise((resolve) => collector?.close(resolve))
+  })
+
+  it('runs one trace from enqueue through the worker\'s sweep and its children back to the coordinator\'s result', async () => {
+    const cluster = fixture.cluster({
+      namespace: 'tracing',
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '200' }
+    })
+    await cluster.startCoordinator('coordinator-1')
+    await cluster.startWorker('worker-1')
+    await cluster.waitForCycle()
+    const keys = await randomCids(500)
+    await cluster.provide(keys.map((k) => cidOf(k.multihash)))
+    await cluster.waitForCycle()
+
+    // a provide job's trace, whole: its result span arrives last
+    const result = await waitUntil('a provide job\'s result span', async () =>
+      spans.find((s) => s.name === 'region.result' && s.attributes['sweep.reason'] === 'provide'), 30_000, 250)
+    const trace = await waitUntil('the job\'s sends', async () => {
+      const of = spans.filter((s) => s.traceId === result.traceId)
+      return of.some((s) => s.name === 'dht.send') ? of : undefined
+    }, 30_000, 250)
+    const byId = new Map(trace.map((s) => [s.spanId, s]))
+    const parentOf = (span: ReceivedSpan) => byId.get(span.parentSpanId)
+    const enqueue = trace.find((s) => s.name === 'region.provide')!
+    expect(enqueue).toMatchObject({ service: 'sweep-coordinator', parentSpanId: '' })
+    const sweep = trace.find((s) => s.name === 'region.sweep')!
+    expect(sweep.service).toBe('sweep-worker')
+    expect(parentOf(sweep)).toBe(enqueue)
+    expect(result.service).toBe('sweep-coordinator')
+    expect(parentOf(result)).toBe(enqueue)
+
+    const children = trace.filter((s) => parentOf(s) === sweep)
+    const names = new Set(children.map((s) => s.name))
+    expect(names).toEqual(new Set(['dht.lookup', 'keys.read', 'dht.send']))
+    for (const lookup of children.filter((s) => s.name === 'dht.lookup')) expect(Number(lookup.attributes['sweep.peers_found'])).toBeGreaterThan(0)
+    const sends = children.filter((s) => s.name === 'dht.send')
+    const records = sends.reduce((sum, s) => sum + Number(s.attributes['sweep.records_sent']), 0)
+    const keysRead = children.filter((s) => s.name === 'keys.read').reduce((sum, s) => sum + Number(s.attributes['sweep.keys']), 0)
+    expect(keysRead).toBeGreaterThan(0)
+    // every key read went to about k = 20 peers
+    expect(records).toBeGreaterThanOrEqual(keysRead * 15)
+    for (const send of sends) expect(send.attributes['sweep.outcome']).toMatch(/^(ok|failed)$/)
+    console.log(`trace ${result.traceId}: ${trace.length} spans; ${children.filter((s) => s.name === 'dht.lookup').length} lookups, ${keysRead} keys read, ${sends.length} sends carrying ${records} records\n${treeOf(trace)}`)
+    await cluster.stop()
+  }, 240_000)
+})
+
+/** The trace as an indented tree, runs of same-named siblings folded into one line. */
+function treeOf(trace: readonly ReceivedSpan[]): string {
+  const lines: string[] = []
+  const walk = (parentId: string, depth: number): void => {
+    const children = trace.filter((s) => s.parentSpanId === parentId)
+    const runs = new Map<string, ReceivedSpan[]>()
+    for (const child of children) runs.set(child.name, [...(runs.get(child.name) ?? []), child])
+    for (const [name, run] of runs) {
+      lines.push(`${'  '.repeat(depth)}${name} [${run[0].service}]${run.length > 1 ? ` ×${run.length}` : ''}`)
+      for (const span of run) walk(span.spanId, depth + 1)
+    }
+  }
+  walk('', 0)
+  return lines.join('\n')
+}
