@@ -3,6 +3,8 @@ import {
   type Attributes, type Context, type Span, type Tracer
 } from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
+import { hostname } from 'node:os'
+import { envDetector, osDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources'
 import { NodeSDK } from '@opentelemetry/sdk-node'
 import {
   AlwaysOffSampler, NoopSpanProcessor, ParentBasedSampler, SimpleSpanProcessor, type SpanExporter, type SpanProcessor
@@ -60,6 +62,10 @@ export function initTracing(serviceName: string, options: TracingOptions = {}): 
     serviceName: process.env.OTEL_SERVICE_NAME?.trim() || serviceName,
     ...(spanProcessors === undefined ? {} : { spanProcessors }),
     ...(!exporting && !process.env.OTEL_TRACES_SAMPLER ? { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }) } : {}),
+    // not the SDK's host detector: its lookup of host.id grew a coordinator's RSS by ~100 MiB
+    // (api-event-loop.test.ts) for one attribute a pod's name already gives
+    resource: resourceFromAttributes({ 'host.name': hostname() }),
+    resourceDetectors: [envDetector, processDetector, osDetector],
     metricReaders: [],
     logRecordProcessors: [],
     instrumentations: []
