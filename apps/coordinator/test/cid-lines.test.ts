@@ -7,7 +7,8 @@ import { base58btc } from 'multiformats/bases/base58'
 import { base64 } from 'multiformats/bases/base64'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { describe, expect, it } from 'vitest'
-import { cidLineBatches, LineTally, MAX_CID_CHARS, multihashOf, unpackMultihashes } from '../src/api/cid-lines.ts'
+import { unpackMultihashes } from '@sweep/store'
+import { cidLineBatches, LineTally, MAX_CID_CHARS, multihashOf } from '../src/api/cid-lines.ts'
 import { cidJsonPacks } from '../src/api/json-cids.ts'
 
 /** multihashOf as it was before the fast path: every CID through CID.parse. */

@@ -98,7 +98,7 @@ export async function randomMembers({ generation, context }: GenerationView, n: 
   return [...picked.values()]
 }
 
-function shuffle<T>(items: T[]): T[] {
+export function shuffle<T>(items: T[]): T[] {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));
     [items[i], items[j]] = [items[j], items[i]]

@@ -34,6 +34,13 @@ export function packMultihashes(multihashes: readonly Uint8Array[]): PackedMulti
   return { bytes, offsets }
 }
 
+/** The multihashes of a pack, as views into its bytes (no copy). */
+export function unpackMultihashes(packed: PackedMultihashes): Uint8Array[] {
+  const out: Uint8Array[] = []
+  for (let i = 0; i + 1 < packed.offsets.length; i++) out.push(packed.bytes.subarray(packed.offsets[i], packed.offsets[i + 1]))
+  return out
+}
+
 /** Members [from, to) as a packed view of the same bytes. */
 export function packedSlice(packed: PackedMultihashes, from: number, to: number): PackedMultihashes {
   return { bytes: packed.bytes, offsets: packed.offsets.subarray(from, to + 1) }

@@ -3,10 +3,11 @@ import { parsePrefix, type Prefix } from '@sweep/keyspace'
 import { bucketOfMultihash } from './bucket-hash.ts'
 import { DEFAULT_BUCKET_BITS, KeystoreMissingError, type KeystoreOptions } from './keystore-config.ts'
 import type { KeystoreReset } from './keystore-reset.ts'
+import { shuffle } from './keystore-read.ts'
 import type { RebucketState } from './keystore-rebucket.ts'
 import { Keystore, type AddRepair, type PackedMultihashes, type StoredKey } from './keystore.ts'
 import { DEFAULT_NAMESPACE, parseNamespace, storeKeys } from './names.ts'
-import { packedCount, packMultihashes } from './packed-add.ts'
+import { packMultihashes, unpackMultihashes } from './packed-add.ts'
 import { isCluster } from './redis.ts'
 
 /** Shards of a keystore created on a Redis Cluster: enough that they spread evenly over a few dozen masters. */
@@ -120,7 +121,7 @@ export class ShardedKeystore {
   async addCount(
     multihashes: readonly Uint8Array[] | PackedMultihashes, options: { once?: boolean; markDirty?: boolean } = {}
   ): Promise<{ added: number; prefixes: Set<Prefix> }> {
-    const list = Array.isArray(multihashes) ? multihashes as readonly Uint8Array[] : unpack(multihashes as PackedMultihashes)
+    const list = Array.isArray(multihashes) ? multihashes as readonly Uint8Array[] : unpackMultihashes(multihashes as PackedMultihashes)
     let added = 0
     const prefixes = new Set<Prefix>()
     await this.eachShard(list, async (shard, part) => {
@@ -176,12 +177,7 @@ export class ShardedKeystore {
     const all = sum(totals)
     if (n === 0 || all === 0) return []
     const parts = await Promise.all(this.shards.map((shard, i) => shard.sample(Math.min(totals[i], Math.ceil(n * totals[i] / all)))))
-    const picked = parts.flat()
-    for (let i = picked.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [picked[i], picked[j]] = [picked[j], picked[i]]
-    }
-    return picked.slice(0, n)
+    return shuffle(parts.flat()).slice(0, n)
   }
 
   beginReset(): Promise<KeystoreReset> {
@@ -236,12 +232,6 @@ export class ShardedResetError extends Error {
     super(`the keystore is sharded (${shards} shards, as on a Redis Cluster), and a reset cannot switch every shard in one step; replace the set by adding the new CIDs (sweep provide) and removing the old ones (sweep stop)`)
     this.name = 'ShardedResetError'
   }
-}
-
-function unpack(packed: PackedMultihashes): Uint8Array[] {
-  const list: Uint8Array[] = []
-  for (let i = 0; i < packedCount(packed); i++) list.push(packed.bytes.subarray(packed.offsets[i], packed.offsets[i + 1]))
-  return list
 }
 
 function sum(values: readonly number[]): number {

@@ -1,7 +1,7 @@
 import { CID } from 'multiformats/cid'
 import { base36 } from 'multiformats/bases/base36'
 import { sha256 } from 'multiformats/hashes/sha2'
-import type { PackedMultihashes } from '@sweep/store'
+import { unpackMultihashes, type PackedMultihashes } from '@sweep/store'
 import { TimeSlicer } from './time-slice.ts'
 
 /** How many invalid lines a response lists; the count is always exact. */
@@ -312,12 +312,6 @@ export class CidPacker {
 }
 
 /** The multihashes of a packed batch, as views of its bytes. */
-export function unpackMultihashes(packed: PackedMultihashes): Uint8Array[] {
-  const out: Uint8Array[] = []
-  for (let i = 0; i + 1 < packed.offsets.length; i++) out.push(packed.bytes.subarray(packed.offsets[i], packed.offsets[i + 1]))
-  return out
-}
-
 /** sha2-256 multihashes (34 bytes each) back to back. */
 export function packSha256Multihashes(multihashes: readonly Uint8Array[]): PackedMultihashes {
   const bytes = new Uint8Array(MULTIHASH_BYTES * multihashes.length)
