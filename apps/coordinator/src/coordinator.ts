@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { kadKeyOf } from '@sweep/keyspace'
 import { DEFAULT_JOB_TIMEOUT_MS, RegionQueue, ResultConsumer } from '@sweep/queue'
-import { connectRedis, LeaderLease, openKeystore, ScheduleStore, subscribeDirtyWake, waitForRedis, type DirtyWakeSubscription, type Fence } from '@sweep/store'
+import { connectRedis, LeaderLease, openKeystore, redisMemory, ScheduleStore, subscribeDirtyWake, waitForRedis, type DirtyWakeSubscription, type Fence } from '@sweep/store'
 import { createMetrics, initTracing, startOpsServer, type OpsServer } from '@sweep/telemetry'
 import { assertSafeListen } from './api/request-guard.ts'
 import { startApiServer } from './api/server.ts'
@@ -12,6 +12,7 @@ import { IdleMemoryRelease } from './memory-release.ts'
 import { defaultRetry, oldestRegionAgeS, type RetryPolicy } from './history.ts'
 import { defaultResweep, type ResweepPolicy } from './resweep.ts'
 import { Scheduler } from './scheduler.ts'
+import { cycleProgress } from './views.ts'
 import { Wakeup } from './wakeup.ts'
 
 export interface CoordinatorConfig {
@@ -177,11 +178,11 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       const [regions, cycleStart, now] = [await schedule.regions(), await schedule.cycleStart(), Date.now()]
       metrics.oldestRegionAge.set(oldestRegionAgeS(regions, cycleStart, now))
       if (cycleStart !== undefined) {
-        const offsetMs = (now - cycleStart) % config.intervalMs
+        const { offsetMs, done } = cycleProgress(regions.values(), { cycleStart, intervalMs: config.intervalMs, self }, now)
         metrics.cycleOffset.set(offsetMs / 1000)
-        metrics.cycleRegionsDone.set([...regions.values()].filter((r) => (r.lastReprovide ?? 0) >= now - offsetMs).length)
+        metrics.cycleRegionsDone.set(done.length)
       }
-      metrics.redisMemory.set(Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))?.[1] ?? 0))
+      metrics.redisMemory.set((await redisMemory(redis)).used)
     } catch (error) {
       log.warn({ err: error }, 'refreshing gauges failed')
     }

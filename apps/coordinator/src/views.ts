@@ -86,19 +86,24 @@ export async function statsView(deps: ViewDeps, now: number): Promise<object> {
   }
 }
 
+/** Where the current cycle stands: its number, how far into it now is, the regions provided in it. */
+export function cycleProgress(regions: Iterable<RegionRecord>, clock: CycleClock, now: number): { number: number; offsetMs: number; done: RegionRecord[] } {
+  const number = cycleNumber(clock, now)
+  const cycleBegan = clock.cycleStart + number * clock.intervalMs
+  return { number, offsetMs: now - cycleBegan, done: [...regions].filter((r) => r.lastReprovide !== undefined && r.lastReprovide >= cycleBegan) }
+}
+
 function cycleView(regions: readonly RegionRecord[], clock: CycleClock | undefined, now: number): object {
   if (clock === undefined) {
     return { start: null, intervalMs: null, number: 0, offsetMs: 0, regionsDone: 0, regionsTotal: regions.length, keysProvided: 0, nextRegion: null, nextAt: null }
   }
-  const number = cycleNumber(clock, now)
-  const cycleBegan = clock.cycleStart + number * clock.intervalMs
-  const done = regions.filter((r) => r.lastReprovide !== undefined && r.lastReprovide >= cycleBegan)
+  const { number, offsetMs, done } = cycleProgress(regions, clock, now)
   const next = nextSlot(regions, clock, now)
   return {
     start: clock.cycleStart,
     intervalMs: clock.intervalMs,
     number,
-    offsetMs: now - cycleBegan,
+    offsetMs,
     regionsDone: done.length,
     regionsTotal: regions.length,
     keysProvided: done.reduce((s, r) => s + r.keys, 0),

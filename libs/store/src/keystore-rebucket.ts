@@ -4,6 +4,7 @@ import { childOfMultihash } from './bucket-hash.ts'
 import {
   bucketName, deleteGeneration, generationBits, ownBuckets, withBits, type KeystoreContext
 } from './keystore-generations.ts'
+import { redisMemory } from './redis.ts'
 import { execPipeline, queueScript, runScript } from './scripts.ts'
 import { repairUnsettledAdds } from './unsettled-adds.ts'
 
@@ -292,12 +293,10 @@ export class Rebucketing {
 }
 
 async function assertRoomForCopy(context: KeystoreContext, generation: number): Promise<void> {
-  const memory = await context.redis.info('memory')
-  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(memory)?.[1] ?? 0)
-  const maxmemory = field('maxmemory')
+  const { used, max: maxmemory } = await redisMemory(context.redis)
   if (maxmemory === 0) return
   const keys = Number(await context.redis.get(context.names.keystoreTotal(generation)) ?? 0)
-  const needed = field('used_memory') + keys * COPY_BYTES_PER_KEY
+  const needed = used + keys * COPY_BYTES_PER_KEY
   if (needed > maxmemory * MAXMEMORY_SHARE) {
     const mib = (bytes: number) => `${Math.ceil(bytes / 2 ** 20)} MiB`
     throw new Error(`the keystore needs more buckets, but Redis has no room to copy its ${keys} keys: that needs about ${mib(needed)} of its maxmemory ${mib(maxmemory)} (up to ${Math.round(MAXMEMORY_SHARE * 100)}% used); raise maxmemory (the chart's redis.maxmemory or memory limit) and the re-bucketing starts by itself`)

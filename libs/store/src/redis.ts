@@ -92,6 +92,13 @@ export function replicasToConfirm(client: Redis, key: string): number {
   return Math.min(wait, Math.max(0, (nodes?.length ?? 1) - 1))
 }
 
+/** used_memory and maxmemory (0: none) from INFO memory; on a cluster, of the node the client picks. */
+export async function redisMemory(redis: Redis): Promise<{ used: number; max: number }> {
+  const info = await redis.info('memory')
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0)
+  return { used: field('used_memory'), max: field('maxmemory') }
+}
+
 /** Whether client talks to a Redis Cluster, where every command and script must stay within one slot. */
 export function isCluster(client: Redis): boolean {
   return client.isCluster
