@@ -10,7 +10,7 @@ import { Command } from 'commander'
 import type { Redis } from 'ioredis'
 import { Keystore } from '@sweep/store'
 import { formatCount, formatDuration, markdownTable, writeSection } from './lib/markdown.ts'
-import { memoryInfo, randomMultihashes, withRedisServer } from './lib/redis-bench.ts'
+import { randomMultihashes, usedMemory, withRedisServer } from './lib/redis-bench.ts'
 
 const options = new Command()
   .option('--sizes <list>', 'CIDs in the keystore, each re-bucketed from bits to bits + 2', '1000000,10000000')
@@ -45,10 +45,6 @@ interface Run {
 }
 
 interface Latency { p50: number; p99: number; max: number; rate: number }
-
-async function usedMemory(redis: Redis): Promise<number> {
-  return Number((await memoryInfo(redis)).used_memory)
-}
 
 /**
  * Adds a batch every addBatch / addRate seconds (a steady import through the API) until

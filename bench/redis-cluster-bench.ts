@@ -5,14 +5,12 @@
  * summed over the masters, and how evenly the shards spread. Rewrites its section of
  * BENCHMARKS.md.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { cpus, loadavg, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { cpus, loadavg } from 'node:os'
 import { Command } from 'commander'
 import type { Redis } from 'ioredis'
-import { connectRedis, openKeystore, startRedisCluster, waitForRedis, type AnyKeystore, type RedisCluster } from '@sweep/store'
+import { connectRedis, openKeystore, waitForRedis, type AnyKeystore } from '@sweep/store'
 import { formatCount, markdownTable, writeSection } from './lib/markdown.ts'
-import { memoryInfo, randomMultihashes, withRedisServer } from './lib/redis-bench.ts'
+import { randomMultihashes, usedMemory, withRedisCluster, withRedisServer } from './lib/redis-bench.ts'
 
 const options = new Command()
   .option('--cids <n>', 'CIDs imported per configuration', '1000000')
@@ -64,25 +62,8 @@ async function streamRate(keystore: AnyKeystore): Promise<number> {
   return n / ((performance.now() - started) / 1000)
 }
 
-async function usedMemory(redis: Redis): Promise<number> {
-  return Number((await memoryInfo(redis)).used_memory)
-}
-
-async function withCluster<T>(fn: (cluster: RedisCluster, masters: Redis[]) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'sweep-bench-cluster-'))
-  const cluster = await startRedisCluster({ dir, appendOnly: false })
-  const masters = (await cluster.masters()).map((m) => connectRedis(`redis://127.0.0.1:${m.port}`, { name: 'bench-master' }))
-  try {
-    return await fn(cluster, masters)
-  } finally {
-    for (const master of masters) master.disconnect()
-    await cluster.stop()
-    await rm(dir, { recursive: true, force: true })
-  }
-}
-
 async function onCluster(name: string, wait: number): Promise<Run> {
-  return withCluster(async (cluster, masters) => {
+  return withRedisCluster(async (cluster, masters) => {
     const url = `${cluster.url}?wait=${wait}`
     const redis = connectRedis(url, { name: 'bench' })
     try {

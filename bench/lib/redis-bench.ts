@@ -3,19 +3,20 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Redis } from 'ioredis'
-import { connectRedis, startRedisServer, waitForRedis, type RedisServer } from '@sweep/store'
+import { connectRedis, redisMemory, startRedisCluster, startRedisServer, waitForRedis, type RedisCluster, type RedisServer } from '@sweep/store'
 
-let running: RedisServer | undefined
+/** Stops the redis-server(s) a benchmark runs now. */
+let stopRunning: (() => Promise<void>) | undefined
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  // the redis-server child would outlive an interrupted benchmark
-  process.once(signal, () => { void (running?.kill() ?? Promise.resolve()).finally(() => process.exit(130)) })
+  // the redis-server children would outlive an interrupted benchmark
+  process.once(signal, () => { void (stopRunning?.() ?? Promise.resolve()).finally(() => process.exit(130)) })
 }
 
 /** Runs fn against a fresh private redis-server (AOF off) in a temp dir, removed afterwards. */
 export async function withRedisServer<T>(name: string, fn: (redis: Redis, server: RedisServer) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), `sweep-${name}-`))
   const server = await startRedisServer({ dir, appendOnly: false })
-  running = server
+  stopRunning = () => server.kill()
   const redis = connectRedis(server.url, { name })
   try {
     await waitForRedis(redis, server.url)
@@ -23,9 +24,33 @@ export async function withRedisServer<T>(name: string, fn: (redis: Redis, server
   } finally {
     redis.disconnect()
     await server.stop()
-    running = undefined
+    stopRunning = undefined
     await rm(dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * Runs fn against a fresh private Redis Cluster (3 masters, 3 replicas, AOF off) in a temp
+ * dir, with a plain client of each master, for what must be read per node.
+ */
+export async function withRedisCluster<T>(fn: (cluster: RedisCluster, masters: Redis[]) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'sweep-bench-cluster-'))
+  const cluster = await startRedisCluster({ dir, appendOnly: false })
+  stopRunning = () => cluster.stop()
+  const masters = (await cluster.masters()).map((m) => connectRedis(`redis://127.0.0.1:${m.port}`, { name: 'bench-master' }))
+  try {
+    return await fn(cluster, masters)
+  } finally {
+    for (const master of masters) master.disconnect()
+    await cluster.stop()
+    stopRunning = undefined
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** Redis' used_memory. */
+export async function usedMemory(redis: Redis): Promise<number> {
+  return (await redisMemory(redis)).used
 }
 
 /** A batch of sha2-256 multihashes (0x12 0x20 + 32 random bytes) as views of one allocation. */
