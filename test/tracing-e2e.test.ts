@@ -1,7 +1,8 @@
 /**
- * One trace per region job across real processes: the coordinator's enqueue, the worker's
- * sweep with its lookups, key reads and sends as children, and the coordinator applying the
- * result, as a real OTLP/HTTP receiver gets them from the Node SDK of each process.
+ * One trace across real processes, from the provide request through BullMQ's own queue spans
+ * (bullmq-otel) to the worker's sweep, with its lookups, key reads and sends as children, and
+ * back through the results queue to the coordinator applying the result, as a real OTLP/HTTP
+ * receiver gets them from the Node SDK of each process.
  */
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -52,7 +53,7 @@ describe('traces of a provide across real processes', () => {
     await new Promise((resolve) => collector?.close(resolve))
   })
 
-  it('runs one trace from enqueue through the worker\'s sweep and its children back to the coordinator\'s result', async () => {
+  it('runs one trace from POST /v1/provide through the queue and the worker\'s sweep with its children back to the coordinator\'s result', async () => {
     const cluster = fixture.cluster({
       namespace: 'tracing',
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '200' }
@@ -64,22 +65,47 @@ describe('traces of a provide across real processes', () => {
     await cluster.provide(keys.map((k) => cidOf(k.multihash)))
     await cluster.waitForCycle()
 
-    // a provide job's trace, whole: its result span arrives last
-    const result = await waitUntil('a provide job\'s result span', async () =>
-      spans.find((s) => s.name === 'region.result' && s.attributes['sweep.reason'] === 'provide'), 30_000, 250)
-    const trace = await waitUntil('the job\'s sends', async () => {
-      const of = spans.filter((s) => s.traceId === result.traceId)
-      return of.some((s) => s.name === 'dht.send') ? of : undefined
+    // a provide job's result, with every span from the request down to it in: the chain is whole
+    const received = new Map<string, ReceivedSpan>()
+    const ancestry = (span: ReceivedSpan): ReceivedSpan[] => {
+      const chain = [span]
+      while (chain.at(-1)!.parentSpanId !== '' && received.has(chain.at(-1)!.parentSpanId)) chain.push(received.get(chain.at(-1)!.parentSpanId)!)
+      return chain
+    }
+    const chain = await waitUntil('a provide job\'s trace from its request to its result', async () => {
+      for (const span of spans) received.set(span.spanId, span)
+      const results = spans.filter((s) => s.name === 'region.result' && s.attributes['sweep.reason'] === 'provide')
+      return results.map(ancestry).find((c) => c.at(-1)!.parentSpanId === '' && c.at(-1)!.name === 'POST /v1/provide')
     }, 30_000, 250)
-    const byId = new Map(trace.map((s) => [s.spanId, s]))
+    expect(chain.map((s) => `${s.name} [${s.service}]`)).toEqual([
+      'region.result [sweep-coordinator]',
+      'process results [sweep-coordinator]',
+      'add results.result [sweep-worker]',
+      'process regions [sweep-worker]',
+      'add regions.provide [sweep-coordinator]',
+      'region.provide [sweep-coordinator]',
+      'POST /v1/provide [sweep-coordinator]'
+    ])
+    const [result, , , processRegion, , provideSpan, request] = chain
+    expect(new Set(chain.map((s) => s.traceId)).size).toBe(1)
+    expect(Number(provideSpan.attributes['sweep.requests'])).toBeGreaterThanOrEqual(1)
+    expect(request.attributes['http.response.status_code']).toBe(200)
+    expect(result.attributes['sweep.prefix']).toBe(provideSpan.attributes['sweep.prefix'])
+
+    // the worker's run: its sweep and the sweep's children, once its sends are in
+    const descendants = (root: ReceivedSpan): ReceivedSpan[] => {
+      const below = spans.filter((s) => s.parentSpanId === root.spanId)
+      return [...below, ...below.flatMap(descendants)]
+    }
+    const run = await waitUntil('the job\'s sends', async () => {
+      const found = descendants(processRegion)
+      return found.some((s) => s.name === 'dht.send') ? found : undefined
+    }, 30_000, 250)
+    const byId = new Map([...chain, ...run].map((s) => [s.spanId, s]))
+    const trace = [...byId.values()]
     const parentOf = (span: ReceivedSpan) => byId.get(span.parentSpanId)
-    const enqueue = trace.find((s) => s.name === 'region.provide')!
-    expect(enqueue).toMatchObject({ service: 'sweep-coordinator', parentSpanId: '' })
-    const sweep = trace.find((s) => s.name === 'region.sweep')!
+    const sweep = run.find((s) => s.name === 'region.sweep' && s.parentSpanId === processRegion.spanId)!
     expect(sweep.service).toBe('sweep-worker')
-    expect(parentOf(sweep)).toBe(enqueue)
-    expect(result.service).toBe('sweep-coordinator')
-    expect(parentOf(result)).toBe(enqueue)
 
     const children = trace.filter((s) => parentOf(s) === sweep)
     const names = new Set(children.map((s) => s.name))
@@ -92,7 +118,7 @@ describe('traces of a provide across real processes', () => {
     // every key read went to about k = 20 peers
     expect(records).toBeGreaterThanOrEqual(keysRead * 15)
     for (const send of sends) expect(send.attributes['sweep.outcome']).toMatch(/^(ok|failed)$/)
-    console.log(`trace ${result.traceId}: ${trace.length} spans; ${children.filter((s) => s.name === 'dht.lookup').length} lookups, ${keysRead} keys read, ${sends.length} sends carrying ${records} records\n${treeOf(trace)}`)
+    console.log(`trace ${result.traceId}, one job of the request: ${trace.length} spans; ${children.filter((s) => s.name === 'dht.lookup').length} lookups, ${keysRead} keys read, ${sends.length} sends carrying ${records} records\n${treeOf(trace)}`)
     await cluster.stop()
   }, 240_000)
 })

@@ -107,10 +107,11 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   // looking, for adds of other coordinators and for ones whose writer was still alive now
   await repairAdds()
   const repairs = setInterval(() => void repairAdds(), REPAIR_EVERY_MS)
+  // before the queue: BullMQ's telemetry takes its tracer from the globals this registers
+  const tracing = initTracing('sweep-coordinator')
   const queue = new RegionQueue({ redisUrl: config.redisUrl, namespace: config.namespace, jobTimeoutMs: config.jobTimeoutMs })
   const lease = new LeaderLease(redis, { namespace: config.namespace, id, ttlMs: config.leaseTtlMs })
   const metrics = createMetrics('coordinator')
-  const tracing = initTracing('sweep-coordinator')
   // slots are spread in XOR order from a point fixed per deployment
   const self = kadKeyOf(new TextEncoder().encode(`sweep-schedule:${config.namespace}`))
 

@@ -3,8 +3,9 @@ import { PrefixTrie, prefixesOfLength, type KadKey, type Prefix } from '@sweep/k
 import { cycleNumber, dueRegions, type CycleClock } from '@sweep/sweep'
 import { provideJobId, regionJobId, type RegionJob, type RegionQueue, type RegionResult } from '@sweep/queue'
 import type { Fence, RegionRecord, ScheduleStore } from '@sweep/store'
-import { context, extractTrace, injectTrace, inSpan, trace, type SweepMetrics, type Tracing } from '@sweep/telemetry'
+import { context, inSpan, trace, type SweepMetrics, type Tracing } from '@sweep/telemetry'
 import { applyResult, type RetryPolicy } from './history.ts'
+import { RequestTraces } from './request-traces.ts'
 import { ResweepPlan, type ResweepPolicy } from './resweep.ts'
 
 export interface SchedulerDeps {
@@ -38,6 +39,8 @@ export class Scheduler {
   private readonly inflight = new Map<Prefix, { jobId: string; since: number }>()
   private readonly retryAt = new Map<Prefix, number>()
   private readonly resweeps: ResweepPlan
+  /** Traced provide requests waiting for their regions' burst jobs. */
+  private readonly requests = new RequestTraces()
   private clock?: CycleClock
 
   constructor(deps: SchedulerDeps) {
@@ -95,10 +98,9 @@ export class Scheduler {
         reason: failures > 0 ? 'retry' : due.reason,
         attempt: failures,
         cycle: due.cycle,
-        enqueuedAt: now,
-        trace: this.traced('region.enqueue', due.prefix)
+        enqueuedAt: now
       }
-      await this.deps.queue.enqueue(job)
+      await this.enqueueTraced('region.enqueue', job)
       this.inflight.set(due.prefix, { jobId: regionJobId(job), since: now })
       queued++
     }
@@ -111,8 +113,8 @@ export class Scheduler {
     const cycle = cycleNumber(this.clock!, now)
     const due = this.resweeps.take(now, cycle, (prefix) => this.isPending(prefix, now))
     for (const { prefix, number } of due) {
-      const job: RegionJob = { prefix, reason: 'resweep', attempt: number, cycle, enqueuedAt: now, trace: this.traced('region.resweep', prefix) }
-      await this.deps.queue.enqueue(job)
+      const job: RegionJob = { prefix, reason: 'resweep', attempt: number, cycle, enqueuedAt: now }
+      await this.enqueueTraced('region.resweep', job)
       this.inflight.set(prefix, { jobId: regionJobId(job), since: now })
     }
     if (due.length > 0) {
@@ -132,6 +134,8 @@ export class Scheduler {
   private async flushDirty(): Promise<void> {
     const dirty = await this.deps.schedule.takeDirty()
     if (dirty.size === 0) return
+    // after the dirty marks: a request's trace mark is written before its keys' marks
+    this.requests.refresh(await this.deps.schedule.takeTraces(), this.now())
     const trie = new PrefixTrie<true>()
     for (const prefix of this.regions.keys()) trie.set(prefix, true)
     // per region, its newest mark
@@ -144,9 +148,19 @@ export class Scheduler {
     }
     const busy: Prefix[] = []
     for (const [prefix, markedAt] of regions) {
-      const outcome = await this.provideOnce(prefix, markedAt)
+      const requests = this.requests.of(prefix)
+      const parent = requests.length === 0 ? undefined : trace.setSpanContext(context.active(), requests[0])
+      const outcome = await inSpan(this.deps.tracer, 'region.provide', {
+        parent, links: requests.map((request) => ({ context: request })), attributes: { 'sweep.prefix': prefix, 'sweep.requests': requests.length }
+      }, async (span) => {
+        const outcome = await this.provideOnce(prefix, markedAt)
+        span.setAttribute('sweep.outcome', outcome)
+        return outcome
+      })
       if (outcome === 'busy') busy.push(prefix)
+      else this.requests.served(prefix)
     }
+    this.requests.settle()
     // a running job may have read its keys before these arrived: ask again once it is done
     if (busy.length > 0) await this.deps.schedule.markDirty(busy)
   }
@@ -165,18 +179,14 @@ export class Scheduler {
       const readFrom = await queue.keysReadFrom(jobId)
       return readFrom !== undefined && markedAt < readFrom ? 'merged' : 'busy'
     }
-    const outcome = await queue.requestProvide(prefix, this.traced('region.provide', prefix), this.clock ? cycleNumber(this.clock, this.now()) : 0)
+    const outcome = await queue.requestProvide(prefix, this.clock ? cycleNumber(this.clock, this.now()) : 0)
     if (outcome !== 'busy') this.inflight.set(prefix, { jobId: provideJobId(prefix), since: this.now() })
     return outcome
   }
 
-  private traced(name: string, prefix: Prefix): Record<string, string> {
-    const span = this.deps.tracer.startSpan(name, { attributes: { 'sweep.prefix': prefix } })
-    try {
-      return injectTrace(trace.setSpan(context.active(), span))
-    } finally {
-      span.end()
-    }
+  /** The enqueue as a root span: BullMQ's add, a child of it, carries the trace to the worker. */
+  private async enqueueTraced(name: string, job: RegionJob): Promise<void> {
+    await inSpan(this.deps.tracer, name, { parent: context.active(), attributes: { 'sweep.prefix': job.prefix, 'sweep.reason': job.reason } }, () => this.deps.queue.enqueue(job))
   }
 
   private planResweeps(report: NonNullable<RegionResult['report']>, jobCycle: number): void {
@@ -199,11 +209,11 @@ export class Scheduler {
 
   /**
    * Folds one worker result into the schedule, history and stats, as a span of the region's
-   * trace (the job's carrier: a child of its enqueue, beside the worker's sweep).
+   * trace: under BullMQ's process span of the result, which continues the worker's run.
    */
   onResult(result: RegionResult): Promise<void> {
     const attributes = { 'sweep.prefix': result.job.prefix, 'sweep.reason': result.job.reason, 'sweep.worker': result.worker }
-    return inSpan(this.deps.tracer, 'region.result', { parent: extractTrace(result.job.trace), attributes }, () => this.fold(result))
+    return inSpan(this.deps.tracer, 'region.result', { attributes }, () => this.fold(result))
   }
 
   private async fold(result: RegionResult): Promise<void> {

@@ -5,7 +5,7 @@ import type { Logger } from 'pino'
 import { createSweepHost, loadIdentity, type PrivateAddrPolicy, type SweepHost } from '@sweep/dht'
 import { DEFAULT_JOB_TIMEOUT_MS, MAX_DEAD_PEERS, RegionWorker, type CloseOutcome, type RegionJob } from '@sweep/queue'
 import { connectRedis, KeystoreMissingError, openKeystore, ScheduleStore, waitForRedis, type AnyKeystore, type NetworkInfo } from '@sweep/store'
-import { context, createMetrics, extractTrace, initTracing, startOpsServer, trace } from '@sweep/telemetry'
+import { context, createMetrics, initTracing, startOpsServer, trace } from '@sweep/telemetry'
 import { sampleNetwork, Sweeper, systemClock, type RegionReport, type SweepConfig } from '@sweep/sweep'
 import { CheckpointingSender, JobCheckpoint } from './checkpoint.ts'
 import { OnceTracker } from './once.ts'
@@ -121,7 +121,8 @@ export async function startWorker(config: WorkerConfig, log: Logger): Promise<Wo
   const router = tracedRouter(timings.router(host.router), tracing.tracer)
   const sweeper = new Sweeper({ router, sender, keys: tracedKeys(once, tracing.tracer), clock: systemClock }, { ...config.sweep, networkSize: network.size })
   const sweepJob = async (job: RegionJob, meta: { jobId: string; signal: AbortSignal }): Promise<RegionReport> => {
-    const span = tracing.tracer.startSpan('region.sweep', { attributes: { 'sweep.prefix': job.prefix, 'sweep.reason': job.reason } }, extractTrace(job.trace))
+    // a child of BullMQ's process span, which continues the trace of the job's enqueue
+    const span = tracing.tracer.startSpan('region.sweep', { attributes: { 'sweep.prefix': job.prefix, 'sweep.reason': job.reason } })
     metrics.activeJobs.inc()
     const startedAt = Date.now()
     const before = timings.totals()

@@ -1,4 +1,5 @@
-import type { ConnectionOptions } from 'bullmq'
+import type { ConnectionOptions, Telemetry } from 'bullmq'
+import { BullMQOtel } from 'bullmq-otel'
 import type { Prefix } from '@sweep/keyspace'
 import { connectRedis, parseClusterUrl } from '@sweep/store'
 import type { RegionJob } from './schema.ts'
@@ -112,4 +113,13 @@ export function provideJobId(prefix: Prefix): string {
  */
 export function resultJobId(regionJobId: string, createdAt: number, attemptsMade: number): string {
   return `${regionJobId}.${createdAt}.${attemptsMade}`
+}
+
+/**
+ * BullMQ's own OpenTelemetry spans (add, process, complete) on the global tracer, with the
+ * trace context carried in each job's options, so a job's trace crosses the queue without
+ * a field of ours. Built per queue object, after the process started its tracing.
+ */
+export function queueTelemetry(): Telemetry {
+  return new BullMQOtel({ tracerName: 'bullmq' })
 }

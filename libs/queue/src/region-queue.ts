@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq'
 import type { Prefix } from '@sweep/keyspace'
-import { bullPrefix, connectionOf, provideJobId, regionJobId, REGIONS_QUEUE, type QueueOptions } from './names.ts'
+import { bullPrefix, connectionOf, provideJobId, queueTelemetry, regionJobId, REGIONS_QUEUE, type QueueOptions } from './names.ts'
 import { parseRegionJob, type RegionJob, type RegionJobProgress } from './schema.ts'
 
 export interface RegionQueueOptions extends QueueOptions {
@@ -41,7 +41,7 @@ export class RegionQueue {
 
   constructor(options: RegionQueueOptions) {
     this.#connection = connectionOf(options)
-    this.#queue = new Queue(REGIONS_QUEUE, { connection: this.#connection.connection, prefix: bullPrefix(options.namespace) })
+    this.#queue = new Queue(REGIONS_QUEUE, { connection: this.#connection.connection, prefix: bullPrefix(options.namespace), telemetry: queueTelemetry() })
     this.#queue.on('error', () => { /* ioredis reconnects on its own; calls reject while it is down */ })
     this.#jobTimeoutMs = options.jobTimeoutMs ?? DEFAULT_JOB_TIMEOUT_MS
     const keepSeconds = Math.ceil((options.keepFinishedMs ?? DEFAULT_KEEP_FINISHED_MS) / 1000)
@@ -84,14 +84,14 @@ export class RegionQueue {
    *   dirty and ask again later;
    * - 'queued': a new job was added.
    */
-  async requestProvide(prefix: Prefix, trace?: Readonly<Record<string, string>>, cycle = 0): Promise<ProvideRequest> {
+  async requestProvide(prefix: Prefix, cycle = 0): Promise<ProvideRequest> {
     const jobId = provideJobId(prefix)
     const state = await this.#queue.getJobState(jobId)
     if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') return 'merged'
     if (state === 'active') return 'busy'
     if (state === 'completed' || state === 'failed') await this.#queue.remove(jobId)
     const data = parseRegionJob({
-      prefix, reason: 'provide', attempt: 0, cycle, enqueuedAt: Date.now(), timeoutMs: this.#jobTimeoutMs, ...(trace === undefined ? {} : { trace })
+      prefix, reason: 'provide', attempt: 0, cycle, enqueuedAt: Date.now(), timeoutMs: this.#jobTimeoutMs
     })
     await this.#queue.add('provide', data, {
       ...this.#jobOptions,

@@ -1,7 +1,7 @@
 import { Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { RegionReport } from '@sweep/sweep'
-import { bullPrefix, connectionOf, REGIONS_QUEUE, resultJobId, RESULTS_QUEUE, type QueueOptions } from './names.ts'
+import { bullPrefix, connectionOf, queueTelemetry, REGIONS_QUEUE, resultJobId, RESULTS_QUEUE, type QueueOptions } from './names.ts'
 import { resultJobOptions } from './result-consumer.ts'
 import { parseRegionJob, parseRegionReport, type RegionJob, type RegionJobProgress, type RegionResult } from './schema.ts'
 
@@ -84,11 +84,12 @@ export class RegionWorker {
     const { connection } = this.#connection
     const prefix = bullPrefix(options.namespace)
     const lockDuration = options.lockDurationMs ?? 30_000
-    this.#results = new Queue(RESULTS_QUEUE, { connection, prefix })
+    this.#results = new Queue(RESULTS_QUEUE, { connection, prefix, telemetry: queueTelemetry() })
     this.#results.on('error', (error) => this.#options.onError?.(error))
     this.#worker = new Worker(REGIONS_QUEUE, (job, token) => this.#process(job, token), {
       connection,
       prefix,
+      telemetry: queueTelemetry(),
       name: options.workerId,
       concurrency: options.concurrency,
       lockDuration,

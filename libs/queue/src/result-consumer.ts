@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type JobsOptions } from 'bullmq'
-import { bullPrefix, connectionOf, RESULTS_QUEUE, type QueueOptions } from './names.ts'
+import { bullPrefix, connectionOf, queueTelemetry, RESULTS_QUEUE, type QueueOptions } from './names.ts'
 import { parseRegionResult, type RegionResult } from './schema.ts'
 
 /**
@@ -35,7 +35,7 @@ export class ResultConsumer {
         throw new UnrecoverableError((error as Error).message)
       }
       await handler(result)
-    }, { connection: this.#connection.connection, prefix: bullPrefix(options.namespace), concurrency: 1 })
+    }, { connection: this.#connection.connection, prefix: bullPrefix(options.namespace), telemetry: queueTelemetry(), concurrency: 1 })
     this.#worker.on('error', (error) => options.onError?.(error))
     this.#worker.on('failed', (job, error) => options.onFailed?.(job?.id ?? '?', error))
   }

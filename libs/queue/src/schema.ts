@@ -21,8 +21,6 @@ export interface RegionJob {
   readonly cycle: number
   /** ms since the epoch */
   readonly enqueuedAt: number
-  /** W3C traceparent/tracestate carrier */
-  readonly trace?: Readonly<Record<string, string>>
   /** The job's own deadline, from its start: past it the worker stops sending and fails the job. */
   readonly timeoutMs?: number
 }
@@ -62,7 +60,6 @@ export const regionJobSchema = z.object({
   attempt: count,
   cycle: count,
   enqueuedAt: nonNegative,
-  trace: z.record(z.string(), z.string(), { error: 'must be an object of string values' }).optional(),
   timeoutMs: z.number({ error: 'must be a number' }).int({ error: 'must be an integer' }).min(1, { error: 'must be ≥ 1' }).optional()
 })
 

@@ -5,8 +5,9 @@ import { regionJob, reportFor } from './helpers.ts'
 
 describe('parseRegionJob', () => {
   it('accepts a valid job and drops unknown fields', () => {
-    const job = parseRegionJob({ ...regionJob('0101', { trace: { traceparent: 'x' } }), keys: ['nope'] })
-    expect(job).toEqual({ prefix: '0101', reason: 'reprovide', attempt: 0, cycle: 1, enqueuedAt: job.enqueuedAt, trace: { traceparent: 'x' } })
+    // a job an older coordinator queued still carries its trace carrier: dropped too
+    const job = parseRegionJob({ ...regionJob('0101'), keys: ['nope'], trace: { traceparent: 'x' } })
+    expect(job).toEqual({ prefix: '0101', reason: 'reprovide', attempt: 0, cycle: 1, enqueuedAt: job.enqueuedAt })
     expect(parseRegionJob(regionJob('')).prefix).toBe('')
   })
 
@@ -18,8 +19,7 @@ describe('parseRegionJob', () => {
     [{ attempt: -1 }, /^region job: attempt: must be ≥ 0/],
     [{ attempt: 1.5 }, /^region job: attempt: must be an integer/],
     [{ cycle: '3' }, /^region job: cycle: must be a number/],
-    [{ enqueuedAt: undefined }, /^region job: enqueuedAt: must be a number/],
-    [{ trace: { traceparent: 5 } }, /^region job: trace\.traceparent: /]
+    [{ enqueuedAt: undefined }, /^region job: enqueuedAt: must be a number/]
   ])('rejects %j', (override, message) => {
     expect(() => parseRegionJob({ ...regionJob('01'), ...override })).toThrow(message)
   })

@@ -70,6 +70,8 @@ export interface StoreKeys {
   readonly dirty: string
   /** Pub/sub channel: a message says the dirty hash got marks, so the leader schedules now, not at its next tick. */
   readonly dirtyWake: string
+  /** HASH prefix → traceparent of the sampled provide request that last marked it, for the burst job's span links. */
+  readonly dirtyTraces: string
   readonly counters: string
   readonly workers: string
   readonly workerExpiry: string
@@ -111,6 +113,7 @@ export function storeKeys(namespace: string = DEFAULT_NAMESPACE, shard?: ShardOf
     schedule: `${base}:schedule`,
     dirty: `${base}:dirty`,
     dirtyWake: `${base}:dirty-wake`,
+    dirtyTraces: `${base}:dirty-traces`,
     counters: `${base}:counters`,
     workers: `${base}:workers`,
     workerExpiry: `${base}:worker-expiry`,

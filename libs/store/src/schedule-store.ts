@@ -147,6 +147,23 @@ export class ScheduleStore {
     return new Map([...marks].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
   }
 
+  /**
+   * Notes the traced request whose keys are about to mark these prefixes dirty, so the burst
+   * job that provides them links to its span. Written before the keys, so whoever takes their
+   * marks finds it; the newest request per prefix wins.
+   */
+  async markTraces(prefixes: readonly Prefix[], traceparent: string): Promise<void> {
+    if (prefixes.length === 0) return
+    for (const prefix of prefixes) parsePrefix(prefix, 'traced prefix')
+    await this.redis.hset(this.names.dirtyTraces, Object.fromEntries(prefixes.map((prefix) => [prefix, traceparent])))
+  }
+
+  /** The request trace marks (prefix → traceparent), cleared in the same step. */
+  async takeTraces(): Promise<Map<Prefix, string>> {
+    const [marks] = await execPipeline(this.redis.multi().hgetall(this.names.dirtyTraces).del(this.names.dirtyTraces)) as [Record<string, string>]
+    return new Map(Object.entries(marks))
+  }
+
   async heartbeat(info: WorkerInfo, ttlMs: number): Promise<void> {
     if (!info.id) throw new Error('heartbeat: worker id is empty')
     if (!(ttlMs > 0)) throw new Error(`heartbeat: ttlMs must be positive, got ${ttlMs}`)

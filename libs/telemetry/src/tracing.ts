@@ -1,6 +1,6 @@
 import {
   context, defaultTextMapGetter, defaultTextMapSetter, propagation, ROOT_CONTEXT, SpanStatusCode, trace,
-  type Attributes, type Context, type Span, type Tracer
+  type Attributes, type Context, type Link, type Span, type SpanKind, type Tracer
 } from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { hostname } from 'node:os'
@@ -94,14 +94,14 @@ function unregisterGlobals(): void {
   registered = undefined
 }
 
-/** A W3C carrier (traceparent, tracestate) for RegionJob.trace; empty when the context holds no span. */
+/** A W3C carrier (traceparent, tracestate) of the context's span; empty when the context holds no span. */
 export function injectTrace(ctx: Context = context.active()): Record<string, string> {
   const carrier: Record<string, string> = {}
   propagator.inject(ctx, carrier, defaultTextMapSetter)
   return carrier
 }
 
-/** The remote parent context of a carrier, on top of the root context (a job does not inherit the worker's ambient context). */
+/** The remote parent context of a carrier (such as a request's headers), on top of the root context: nothing ambient leaks in. */
 export function extractTrace(carrier: Readonly<Record<string, string>> | undefined): Context {
   return propagator.extract(ROOT_CONTEXT, carrier ?? {}, defaultTextMapGetter)
 }
@@ -111,10 +111,10 @@ export function extractTrace(carrier: Readonly<Record<string, string>> | undefin
  * when fn settles, and a throw is recorded on it with status ERROR.
  */
 export async function inSpan<T>(
-  tracer: Tracer, name: string, options: { parent?: Context; attributes?: Attributes }, fn: (span: Span) => Promise<T>
+  tracer: Tracer, name: string, options: { parent?: Context; attributes?: Attributes; links?: Link[]; kind?: SpanKind }, fn: (span: Span) => Promise<T>
 ): Promise<T> {
   const parent = options.parent ?? context.active()
-  const span = tracer.startSpan(name, { attributes: options.attributes }, parent)
+  const span = tracer.startSpan(name, { attributes: options.attributes, links: options.links, kind: options.kind }, parent)
   try {
     return await context.with(trace.setSpan(parent, span), () => fn(span))
   } catch (error) {

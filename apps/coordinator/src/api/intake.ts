@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { Prefix } from '@sweep/keyspace'
+import { injectTrace, trace, TraceFlags } from '@sweep/telemetry'
 import { unpackMultihashes, type AnyKeystore, type KeystoreReset, type PackedMultihashes, type ScheduleStore } from '@sweep/store'
 import { cidLinePacks, LineTally } from './cid-lines.ts'
 import { HttpError, isJson, limitedBody, lineOffsetOf } from './http.ts'
@@ -16,6 +17,8 @@ import { TimeSlicer } from './time-slice.ts'
 const BATCH = 131_072
 /** Keystore writes under way while the next batch is parsed, so parsing and Redis overlap. */
 const WRITES_IN_FLIGHT = 2
+/** Buckets a traced request is noted under one by one, before it is noted once at the root. */
+const MAX_TRACED_PREFIXES = 4096
 
 export interface IntakeDeps {
   readonly keystore: AnyKeystore
@@ -64,7 +67,9 @@ function report(tally: LineTally): { accepted: number; invalid: LineTally['inval
 export async function provide(req: IncomingMessage, deps: IntakeDeps, once: boolean): Promise<object> {
   let added = 0
   const dirty = new Set<Prefix>()
+  const traceparent = sampledTraceparent()
   const tally = await forEachBatch(req, deps.maxBodyBytes, async (batch) => {
+    if (traceparent !== undefined) await markRequestTrace(deps, batch, traceparent)
     const outcome = await deps.keystore.addCount(batch, { once, markDirty: true })
     added += outcome.added
     deps.onKeysAdded?.(outcome.added)
@@ -73,6 +78,27 @@ export async function provide(req: IncomingMessage, deps: IntakeDeps, once: bool
   // the marks are in: wake the leader rather than leave new keys waiting for its tick
   if (dirty.size > 0) await deps.schedule.announceDirty()
   return { ...report(tally), added, duplicates: tally.accepted - added, dirtyBuckets: dirty.size }
+}
+
+/** The request span's traceparent when it is sampled: an unsampled trace costs no Redis writes. */
+function sampledTraceparent(): string | undefined {
+  const span = trace.getActiveSpan()
+  if (span === undefined || (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return undefined
+  return injectTrace().traceparent
+}
+
+/**
+ * Notes the request under the buckets this batch is about to mark dirty, so their burst
+ * jobs link to it. Past MAX_TRACED_PREFIXES buckets it is noted once at the root, which
+ * every region's job links to.
+ */
+async function markRequestTrace(deps: IntakeDeps, batch: PackedMultihashes, traceparent: string): Promise<void> {
+  const prefixes = new Set<Prefix>()
+  for (const multihash of unpackMultihashes(batch)) {
+    prefixes.add(deps.keystore.bucketPrefix(deps.keystore.bucketOf(multihash)))
+    if (prefixes.size > MAX_TRACED_PREFIXES) break
+  }
+  await deps.schedule.markTraces(prefixes.size > MAX_TRACED_PREFIXES ? [''] : [...prefixes], traceparent)
 }
 
 export async function stop(req: IncomingMessage, deps: IntakeDeps): Promise<object> {
