@@ -72,7 +72,7 @@ export function applyResult(regions: ReadonlyMap<Prefix, RegionRecord>, result: 
       prefix: p,
       lastReprovide: history?.lastReprovide,
       lastAttempt: now,
-      outcome: history?.outcome,
+      outcome: parts.length > 0 ? mergedOutcome(parts) : history?.outcome,
       failures: 0,
       keys: parts.length > 0 ? parts.reduce((s, r) => s + r.keys, 0) : 0,
       peers: peersOf.get(p) ?? 0,
@@ -83,6 +83,17 @@ export function applyResult(regions: ReadonlyMap<Prefix, RegionRecord>, result: 
   })
   const untouched = [...provided.values()].filter((r) => !change.remove.includes(r.prefix))
   return { remove: change.remove, upsert: [...added, ...untouched], counters }
+}
+
+/**
+ * A merged region failed if a part did, and holds keys if a part does: a part a catch-up
+ * found empty must not show a region just provided as empty.
+ */
+function mergedOutcome(parts: readonly RegionRecord[]): RegionRecord['outcome'] {
+  const outcomes = new Set(parts.map((r) => r.outcome))
+  if (outcomes.has('failed')) return 'failed'
+  if (outcomes.has('ok')) return 'ok'
+  return outcomes.has('empty') ? 'empty' : undefined
 }
 
 function sent(report: NonNullable<RegionResult['report']>): Record<string, number> {

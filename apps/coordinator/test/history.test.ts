@@ -54,6 +54,16 @@ describe('applyResult', () => {
     expect(update.upsert[0]).toMatchObject({ prefix: '1', lastReprovide: T - 50_000, keys: 3 + 50, peers: 21 })
   })
 
+  it('shows a merged region as holding keys when one part was provided with keys and the other found empty', () => {
+    const regions = schedule(record('0'), record('10', { lastReprovide: T - 50_000, keys: 0, outcome: 'empty' }), record('11', { keys: 4 }))
+    const update = applyResult(regions, result('11', { peerPrefix: '1', regions: [{ prefix: '1', peers: 21 }] }), defaultRetry)
+    expect(update.upsert[0]).toMatchObject({ prefix: '1', lastReprovide: T - 50_000, outcome: 'ok' })
+    const failedPart = schedule(record('0'), record('10', { outcome: 'failed' }), record('11', { keys: 4 }))
+    expect(applyResult(failedPart, result('11', { peerPrefix: '1', regions: [{ prefix: '1', peers: 21 }] }), defaultRetry).upsert[0].outcome).toBe('failed')
+    const emptyBoth = schedule(record('0'), record('10', { outcome: 'empty' }), record('11', { keys: 0 }))
+    expect(applyResult(emptyBoth, result('11', { mode: 'empty', keys: 0, peerPrefix: '1', regions: [{ prefix: '1', peers: 21 }] }), defaultRetry).upsert[0].outcome).toBe('empty')
+  })
+
   it('waits with a merge while a part was never provided, so the merged region does not send this job\'s keys again', () => {
     const regions = schedule(record('0'), record('10', { lastReprovide: undefined, keys: 3 }), record('11', { keys: 4 }))
     const update = applyResult(regions, result('11', { peerPrefix: '1', regions: [{ prefix: '1', peers: 21 }] }), defaultRetry)
