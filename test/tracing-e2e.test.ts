@@ -7,8 +7,7 @@
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { randomCids } from './helpers.ts'
-import { cidOf, ClusterFixture } from './lib/cluster.ts'
+import { ClusterFixture } from './lib/cluster.ts'
 import { waitUntil } from './lib/processes.ts'
 
 interface ReceivedSpan { service: string; traceId: string; spanId: string; parentSpanId: string; name: string; attributes: Record<string, unknown> }
@@ -58,12 +57,7 @@ describe('traces of a provide across real processes', () => {
       namespace: 'tracing',
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '200' }
     })
-    await cluster.startCoordinator('coordinator-1')
-    await cluster.startWorker('worker-1')
-    await cluster.waitForCycle()
-    const keys = await randomCids(500)
-    await cluster.provide(keys.map((k) => cidOf(k.multihash)))
-    await cluster.waitForCycle()
+    await cluster.startProvided(500)
 
     // a provide job's result, with every span from the request down to it in: the chain is whole
     const received = new Map<string, ReceivedSpan>()

@@ -7,7 +7,7 @@ import { keyHasPrefix } from '@sweep/keyspace'
 import type { ProvideKey } from '@sweep/sweep'
 import { startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '@sweep/store'
 import { startTestnet, type Testnet, type TestnetImpl } from '@sweep/testnet'
-import { tempDir } from '../helpers.ts'
+import { randomCids, tempDir } from '../helpers.ts'
 import { SweepProcess, waitUntil, type LogLine } from './processes.ts'
 
 export interface ClusterOptions {
@@ -95,6 +95,17 @@ export class TestCluster {
   }
 
   /** Waits until every region, and so every stored key, went out in the current cycle, and the queue is drained. */
+  /** One coordinator and one worker, with count random CIDs provided: the keys, once every region went out. */
+  async startProvided(count: number): Promise<ProvideKey[]> {
+    await this.startCoordinator('coordinator-1')
+    await this.startWorker('worker-1')
+    await this.waitForCycle()
+    const keys = await randomCids(count)
+    await this.provide(keys.map((k) => cidOf(k.multihash)))
+    await this.waitForCycle()
+    return keys
+  }
+
   async waitForCycle(timeoutMs = 120_000): Promise<Stats> {
     let last: Stats | undefined
     return waitUntil('every region and key provided this cycle', async () => {

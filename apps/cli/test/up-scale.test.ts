@@ -50,6 +50,12 @@ describe('sweep scale', () => {
     expect(Object.keys(urls)).toEqual(['coordinator', 'worker-1'])
     expect(await (await fetch(urls.coordinator)).text()).toContain('sweep_queue_jobs')
     expect(await (await fetch(urls['worker-1'])).text()).toMatch(/^sweep_\w+/m)
+    // the dashboard URL it printed signs a browser in: the token goes into a cookie, then to the page
+    const dashboard = /dashboard +(http:\/\/\S+)/.exec(stderr)?.[1]
+    expect(dashboard).toBe(`${apiUrl}/?token=${encodeURIComponent(TOKEN)}`)
+    const signIn = await fetch(dashboard!, { redirect: 'manual' })
+    expect(signIn.status).toBe(303)
+    expect((await fetch(`${apiUrl}/`, { headers: { cookie: signIn.headers.get('set-cookie')!.split(';')[0] } })).status).toBe(200)
 
     const bad = await runSweep(['scale', 'two', '--dir', dir])
     expect(bad.status).toBe(2)

@@ -40,6 +40,8 @@ export interface ApiOptions {
   readonly resetLockTtlMs?: number
   readonly uploadIdleMs?: number
   readonly drainGraceMs?: number
+  /** How often /v1/events sends a snapshot. */
+  readonly eventIntervalMs?: number
   /** Keystore shards of a namespace created here (as on a Redis Cluster). */
   readonly shards?: number
 }
@@ -65,7 +67,7 @@ export async function startTestApi(redisUrl: string, options: ApiOptions): Promi
     keystore, schedule, queue, lease,
     log: pino({ level: 'silent' }), token: options.token, maxBodyBytes: options.maxBodyBytes ?? 64 * 1024 * 1024,
     intervalMs: 22 * 3_600_000, self: kadKeyOf(new TextEncoder().encode('api-test')), k: 20,
-    uploadIdleMs: options.uploadIdleMs, drainGraceMs: options.drainGraceMs
+    uploadIdleMs: options.uploadIdleMs, drainGraceMs: options.drainGraceMs, eventIntervalMs: options.eventIntervalMs
   }, options.host ?? '127.0.0.1', 0)
   return {
     url: server.url,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { OPENAPI } from '../src/api/openapi.ts'
 import { OPENAPI_FILE, openapiText } from '../src/api/write-openapi.ts'
 import { cids, startTestApi, startTestRedis, type TestApi, type TestRedis } from './api-fixture.ts'
-import { checked, documentedAnswers, expectDocumented } from './openapi-check.ts'
+import { checked, documentedAnswers, expectDocumented, expectDocumentedType } from './openapi-check.ts'
 
 const TOKEN = 'openapi-test-token'
 
@@ -72,6 +72,10 @@ describe('the OpenAPI document', () => {
     expect((await call<{ cids: string[] }>(plain, 'GET', '/v1/sample?n=5', '/v1/sample')).body.cids).toHaveLength(5)
     expect((await call(plain, 'GET', '/v1/sample?n=0', '/v1/sample')).status).toBe(400)
     expect((await call(plain, 'POST', '/v1/sweep', '/v1/sweep')).status).toBe(202)
+    const dashboard = await call<{ regions: unknown[]; stats: { keys: { total: number } } }>(plain, 'GET', '/v1/dashboard', '/v1/dashboard')
+    expect(dashboard.body.regions).toHaveLength(2)
+    expect(dashboard.body.stats.keys.total).toBe(28)
+    await checkDashboardPage(plain)
 
     expect((await call(plain, 'PUT', '/v1/reprovide-set', '/v1/reprovide-set', keys.slice(0, 10).join('\n'))).body).toMatchObject({ total: 10 })
     expect((await call(plain, 'PUT', '/v1/reprovide-set', '/v1/reprovide-set', '# nothing\n')).status).toBe(400)
@@ -105,6 +109,40 @@ describe('the OpenAPI document', () => {
     expect(unseen).toEqual([])
     for (const endpoint of Object.keys(OPENAPI.paths)) expect([...checked].some((answer) => answer.includes(` ${endpoint} 2`)), endpoint).toBe(true)
   })
+
+  /** The dashboard's answers that are not JSON: the page, the token redirect, its files, the event stream. */
+  async function checkDashboardPage(on: TestApi): Promise<void> {
+    const auth = { authorization: `Bearer ${TOKEN}` }
+    const page = await fetch(`${on.url}/`, { headers: auth })
+    expectDocumentedType('GET', '/', page.status, page.headers.get('content-type') ?? undefined)
+    expect(await page.text()).toContain('data-testid="ring"')
+    const redirect = await fetch(`${on.url}/?token=${TOKEN}`, { redirect: 'manual' })
+    expectDocumentedType('GET', '/', redirect.status, redirect.headers.get('content-type') ?? undefined)
+    expect(redirect.headers.get('location')).toBe('/')
+    const cookie = redirect.headers.get('set-cookie')!.split(';')[0]
+    for (const [name, type] of [['app.js', 'text/javascript'], ['style.css', 'text/css']]) {
+      const file = await fetch(`${on.url}/dashboard/${name}`, { headers: { cookie } })
+      expectDocumentedType('GET', '/dashboard/{file}', file.status, file.headers.get('content-type') ?? undefined)
+      expect(file.headers.get('content-type')).toContain(type)
+    }
+    const missing = await fetch(`${on.url}/dashboard/nothing.js`, { headers: { cookie } })
+    expectDocumented('GET', '/dashboard/{file}', missing.status, await missing.json())
+    expect(missing.status).toBe(404)
+    const events = await fetch(`${on.url}/v1/events`, { headers: { cookie } })
+    expectDocumentedType('GET', '/v1/events', events.status, events.headers.get('content-type') ?? undefined)
+    const reader = events.body!.getReader()
+    let received = ''
+    const complete = (): boolean => received.includes('event: snapshot') && received.includes('\n\n', received.indexOf('event: snapshot'))
+    while (!complete()) received += new TextDecoder().decode((await reader.read()).value)
+    await reader.cancel()
+    const data = JSON.parse(/^data: (.*)$/m.exec(received)![1]) as unknown
+    expectDocumented('GET', '/v1/dashboard', 200, data)
+    // the cookie opens GETs only: a write still needs the header
+    const write = await fetch(`${on.url}/v1/sweep`, { method: 'POST', headers: { cookie } })
+    expect(write.status).toBe(401)
+    expect((await fetch(`${on.url}/`)).status).toBe(401)
+    expect((await fetch(`${on.url}/?token=wrong`, { redirect: 'manual' })).status).toBe(401)
+  }
 
   it('fails a body that does not match, naming the field', () => {
     expect(() => expectDocumented('GET', '/v1/sample', 200, { cids: [1] })).toThrow(/\/cids\/0 must be string/)

@@ -37,3 +37,20 @@ export function expectDocumented(method: string, template: string, status: numbe
   }
   checked.add(`${method.toUpperCase()} ${template} ${status}`)
 }
+
+/**
+ * For answers that are not JSON (the dashboard's page, files and event stream): throws unless the
+ * document lists this status with this media type, or with no body when contentType is undefined.
+ */
+export function expectDocumentedType(method: string, template: string, status: number, contentType: string | undefined): void {
+  const operation = paths[template]?.[method.toLowerCase()]
+  if (operation === undefined) throw new Error(`${method} ${template} is not in the OpenAPI document`)
+  const response = operation.responses[status] as { content?: Record<string, unknown> } | undefined
+  if (response === undefined) throw new Error(`${method} ${template} answered ${status}, which the document does not list`)
+  const listed = Object.keys(response.content ?? {})
+  const type = contentType?.split(';')[0].trim()
+  if (type === undefined ? listed.length > 0 : !listed.includes(type)) {
+    throw new Error(`${method} ${template} ${status} answered ${type ?? 'no body'}; the document lists ${listed.join(', ') || 'no body'}`)
+  }
+  checked.add(`${method.toUpperCase()} ${template} ${status}`)
+}

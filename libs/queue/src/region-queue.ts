@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq'
 import type { Prefix } from '@sweep/keyspace'
 import { bullPrefix, connectionOf, provideJobId, queueTelemetry, regionJobId, REGIONS_QUEUE, type QueueOptions } from './names.ts'
-import { parseRegionJob, type RegionJob, type RegionJobProgress } from './schema.ts'
+import { parseRegionJob, type RegionJob, type RegionJobProgress, type RegionReason } from './schema.ts'
 
 export interface RegionQueueOptions extends QueueOptions {
   /** BullMQ attempts per job (a handler throw is retried until these run out). Default 3. */
@@ -19,6 +19,17 @@ export interface RegionQueueOptions extends QueueOptions {
 }
 
 export type ProvideRequest = 'queued' | 'merged' | 'busy'
+
+/** A region job a worker is running now. */
+export interface RunningJob {
+  readonly jobId: string
+  readonly prefix: Prefix
+  readonly reason: RegionReason
+  /** The id of the worker running it (BullMQ's processedBy, the worker's name). */
+  readonly worker: string | null
+  /** ms since the epoch when this run began. */
+  readonly startedAt: number | null
+}
 
 export interface QueueCounts {
   readonly waiting: number
@@ -114,6 +125,20 @@ export class RegionQueue {
       failed: counts.failed ?? 0,
       completed: counts.completed ?? 0
     }
+  }
+
+  /** The jobs workers are running, the first `limit` of them, each with its worker and start. */
+  async running(limit = 1000): Promise<RunningJob[]> {
+    const jobs = await this.#queue.getActive(0, limit - 1)
+    return jobs.flatMap((job): RunningJob[] => {
+      // a job that fails validation is failed by the worker that took it: nothing runs there
+      try {
+        const data = parseRegionJob(job.data)
+        return [{ jobId: job.id ?? '', prefix: data.prefix, reason: data.reason, worker: job.processedBy ?? null, startedAt: job.processedOn ?? null }]
+      } catch {
+        return []
+      }
+    })
   }
 
   /** When the job's current run began reading its region's keys (see RegionJobProgress), if it has. */

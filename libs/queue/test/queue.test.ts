@@ -108,6 +108,12 @@ describe('RegionQueue and RegionWorker', () => {
     }, 2)
     await waitFor(() => ran.includes('0101'), 10_000, 'the provide job to start')
     expect(await q.requestProvide('0101')).toBe('busy')
+    // what the dashboard shows of each worker: the job it runs, and since when
+    // (0110 may still be completing beside it)
+    const running = (await q.running()).filter((job) => job.prefix === '0101')
+    expect(running).toHaveLength(1)
+    expect(running[0]).toMatchObject({ jobId: 'provide-0101', prefix: '0101', reason: 'provide', worker: `w${closers.length - 1}` })
+    expect(Date.now() - running[0].startedAt!).toBeLessThan(10_000)
     release()
     await waitFor(() => results.filter((r) => r.job.prefix === '0101').length === 1, 10_000, 'the provide result')
     await waitFor(async () => (await q.state('provide-0101')) === 'unknown', 5000, 'the finished provide job to go away')

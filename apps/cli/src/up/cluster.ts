@@ -48,6 +48,11 @@ export interface LocalClusterOptions {
   readonly readyTimeoutMs?: number
 }
 
+/** The coordinator's web dashboard; `?token=` signs the browser in (the page keeps it in a cookie). */
+export function dashboardUrl(apiUrl: string, token: string | undefined): string {
+  return `${apiUrl}/${token === undefined || token === '' ? '' : `?token=${encodeURIComponent(token)}`}`
+}
+
 export interface LocalCluster {
   readonly apiUrl: string
   /** The token the API requires (undefined for none), and whether it was made up here. */

@@ -24,7 +24,7 @@ import { renderStats } from '../client/stats.ts'
 import { formatInvalidLine, uploadCids } from '../client/upload.ts'
 import { describeVerify, runVerify } from '../client/verify.ts'
 import { withTestnetOptions, type TestnetFlags } from '../testnet-options.ts'
-import { startLocalCluster, type LocalCluster } from './cluster.ts'
+import { dashboardUrl, startLocalCluster, type LocalCluster } from './cluster.ts'
 import { LiveView } from './live-view.ts'
 
 interface DemoFlags extends TestnetFlags {
@@ -78,6 +78,7 @@ export async function runDemo(flags: DemoFlags, signal: AbortSignal): Promise<bo
       api: '127.0.0.1:0', apiToken: '', log: (m) => console.error(`  ${m}`)
     }))
     const client = new ApiClient({ url: cluster.apiUrl })
+    console.log(`  dashboard ${dashboardUrl(cluster.apiUrl, cluster.apiToken)}  (live while the demo runs)`)
     const file = join(dir, 'cids.txt')
     await phase(`generate ${formatInt(flags.cids)} CIDs`, () => writeRandomCids(file, flags.cids))
     const progress = createTransferProgress({ label: 'provide' })

@@ -6,7 +6,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ApiClient } from '../client/api-client.ts'
 import { durationArg, listArg, positiveIntArg } from '../client/options.ts'
 import { withTestnetOptions, type TestnetFlags } from '../testnet-options.ts'
-import { startLocalCluster, DEFAULT_ANNOUNCE } from './cluster.ts'
+import { dashboardUrl, startLocalCluster, DEFAULT_ANNOUNCE } from './cluster.ts'
 import { serveControl } from './control.ts'
 import { LiveView } from './live-view.ts'
 import { describeExit, type SweepProcess } from './processes.ts'
@@ -50,6 +50,7 @@ export function upCommand(): Command {
       console.error([
         `sweep up: ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
         `  API        ${cluster.apiUrl}`,
+        `  dashboard  ${dashboardUrl(cluster.apiUrl, cluster.apiToken)}`,
         `  token      ${tokenLine}`,
         `  Redis      ${cluster.redisUrl}`,
         `  provider   ${peerId} (${cluster.identityFile})`,

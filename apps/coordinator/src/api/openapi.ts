@@ -35,6 +35,10 @@ function json(description: string, schema: Schema): Schema {
 
 const error = (description: string): Schema => json(description, ref('Error'))
 
+function text(description: string, type: string): Schema {
+  return { description, content: { [type]: { schema: { type: 'string' } } } }
+}
+
 /** The answers every /v1 operation may give besides its own. */
 const common = {
   400: error('bad query, header, body shape or CID'),
@@ -65,7 +69,7 @@ export const OPENAPI = {
     description: 'Served by every sweep coordinator; see docs/http-api.md for the rules every endpoint shares.'
   },
   servers: [{ url: 'http://127.0.0.1:8080' }],
-  security: [{ bearer: [] }, {}],
+  security: [{ bearer: [] }, { cookie: [] }, {}],
   paths: {
     '/v1/provide': {
       post: operation('Store CIDs and provide the new ones now (burst lane)', { 200: json('stored', ref('ProvideReport')), 413: error('body over --max-body; batches before the cut are kept') }, {
@@ -111,13 +115,39 @@ export const OPENAPI = {
     '/v1/sweep': {
       post: operation('Queue every region now, outside its slot', { 202: json('queued', object({ queued: integer })) })
     },
+    '/v1/dashboard': {
+      get: operation('What the web dashboard shows: the stats, every region, the jobs running, the last hour\'s throughput, the last failures', { 200: json('snapshot', ref('Dashboard')) })
+    },
+    '/v1/events': {
+      get: operation('The dashboard snapshot, live: server-sent events', {
+        200: text('a `snapshot` event at once, then one every 2 s, each one\'s data a Dashboard object as JSON; it ends when the coordinator stops', 'text/event-stream')
+      })
+    },
+    '/': {
+      get: operation('The web dashboard', {
+        200: text('the page', 'text/html'),
+        303: { description: 'with ?token=: the token moved into an HttpOnly, SameSite=Strict cookie, and back to / without it', headers: { 'set-cookie': { schema: { type: 'string' } }, location: { schema: { const: '/' } } } }
+      }, {
+        parameters: [{ name: 'token', in: 'query', required: false, schema: { type: 'string' }, description: 'the API token, for a browser, which cannot send the header' }]
+      })
+    },
+    '/dashboard/{file}': {
+      get: operation('The dashboard page\'s scripts and style sheet', {
+        200: { description: 'the file', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } },
+        404: error('no such file')
+      }, { parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string', pattern: '^[\\w.-]+$' } }] })
+    },
     '/v1/openapi.json': {
       get: operation('This document', { 200: json('the OpenAPI document', { type: 'object', required: ['openapi', 'paths'] }) })
     }
   },
   components: {
     securitySchemes: {
-      bearer: { type: 'http', scheme: 'bearer', description: 'required on every /v1 request when the coordinator runs with --api-token' }
+      bearer: { type: 'http', scheme: 'bearer', description: 'required on every request when the coordinator runs with --api-token' },
+      cookie: {
+        type: 'apiKey', in: 'cookie', name: 'sweep-token-PORT',
+        description: 'for browsers, on GET requests only: set by GET /?token=, named after the port the API listens on (sweep-token-8080)'
+      }
     },
     schemas: {
       Error: object({ error: { type: 'string' } }),
@@ -160,6 +190,34 @@ export const OPENAPI = {
           bootstrap: { type: 'array', items: { type: 'string' } }, announce: { type: 'array', items: { type: 'string' } }
         }
       },
+      Dashboard: object({
+        at: millis,
+        intervalMs: integer,
+        stats: ref('Stats'),
+        regions: {
+          type: 'array',
+          items: object({
+            prefix: { type: 'string', pattern: '^[01]*$' }, keys: integer, peers: integer, lastReprovide: nullable(millis),
+            outcome: nullable({ enum: ['ok', 'failed', 'empty'] }), failures: integer
+          })
+        },
+        throughput: object({
+          bucketMs: integer, from: millis, since: nullable(millis),
+          keys: { type: 'array', items: integer, minItems: 60, maxItems: 60, description: 'keys provided per bucket, oldest first; the last bucket is still filling' },
+          records: { type: 'array', items: integer, minItems: 60, maxItems: 60 }
+        }),
+        running: {
+          type: 'array', maxItems: 1000, description: 'the region jobs workers are running now (the first 1000)',
+          items: object({
+            jobId: { type: 'string' }, prefix: { type: 'string', pattern: '^[01]*$' }, reason: { enum: ['reprovide', 'provide', 'catch-up', 'retry', 'manual', 'resweep'] },
+            worker: nullable({ type: 'string' }), startedAt: nullable(millis)
+          })
+        },
+        failures: {
+          type: 'array', maxItems: 20, description: 'region attempts that failed, newest first, as this coordinator saw them since it started',
+          items: object({ prefix: { type: 'string', pattern: '^[01]*$' }, at: millis, failures: integer, keys: integer })
+        }
+      }),
       CidStatus: object({
         cid: { type: 'string' }, stored: { type: 'boolean' }, once: { type: 'boolean' }, kadKey: { type: 'string', pattern: '^[0-9a-f]{64}$' },
         region: nullable({ type: 'string', pattern: '^[01]*$' }), lastProvide: nullable(millis), outcome: nullable({ enum: ['ok', 'failed', 'empty'] }),

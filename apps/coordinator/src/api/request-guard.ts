@@ -32,6 +32,43 @@ function hostName(authority: string): string {
 export interface GuardOptions {
   readonly listenHost: string
   readonly token?: string
+  /**
+   * Also take the token from this cookie (see dashboardCookie). Only for requests that change
+   * nothing: a browser cannot put a header on a page load or an EventSource.
+   */
+  readonly cookie?: string
+  /** Also take this token, given in the query string (the dashboard's first page load). */
+  readonly queryToken?: string | null
+}
+
+/**
+ * The cookie the dashboard keeps the token in. Cookies ignore ports, so the name carries the
+ * port: two local clusters with different tokens don't overwrite each other's.
+ */
+export function dashboardCookie(port: number | undefined): string {
+  return `sweep-token-${port ?? 0}`
+}
+
+/** The value of one cookie in a Cookie header, if it is there. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const pair of (header ?? '').split(';')) {
+    const eq = pair.indexOf('=')
+    if (eq > 0 && pair.slice(0, eq).trim() === name) {
+      try {
+        return decodeURIComponent(pair.slice(eq + 1).trim())
+      } catch {
+        return undefined
+      }
+    }
+  }
+  return undefined
+}
+
+/** Compares in constant time, so the answer's timing tells nothing about the token. */
+export function tokenMatches(given: string | undefined, token: string): boolean {
+  const a = Buffer.from(given ?? '')
+  const b = Buffer.from(token)
+  return a.length === b.length && timingSafeEqual(a, b)
 }
 
 /**
@@ -53,10 +90,12 @@ export function checkRequest(req: IncomingMessage, options: GuardOptions): void 
     throw new HttpError(403, `requests from web pages (Origin "${origin}") are refused; use the sweep CLI or an HTTP client that sends no Origin`)
   }
   if (!tokenless) {
-    const given = Buffer.from(req.headers.authorization ?? '')
-    const expected = Buffer.from(`Bearer ${options.token}`)
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new HttpError(401, 'missing or wrong bearer token (set SWEEP_API_TOKEN / --token)')
+    const token = options.token!
+    const header = tokenMatches(req.headers.authorization, `Bearer ${token}`)
+    const cookie = options.cookie !== undefined && tokenMatches(cookieValue(req.headers.cookie, options.cookie), token)
+    const query = options.queryToken != null && tokenMatches(options.queryToken, token)
+    if (!header && !cookie && !query) {
+      throw new HttpError(401, 'missing or wrong bearer token (set SWEEP_API_TOKEN / --token; in a browser open /?token=<token>)')
     }
   }
 }

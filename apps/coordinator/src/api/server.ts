@@ -2,9 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { cycleNumber } from '@sweep/sweep'
+import { context, extractTrace, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@sweep/telemetry'
 import { HttpError, sendJson } from './http.ts'
 import { addToUpload, commitUpload, provide, replaceSet, stop, type IntakeDeps } from './intake.ts'
-import { checkRequest } from './request-guard.ts'
+import { startDashboard, type RouteHandler } from './dashboard-routes.ts'
+import { checkRequest, dashboardCookie } from './request-guard.ts'
 import { OPENAPI } from './openapi.ts'
 import { ResetUploads } from './reset-uploads.ts'
 import { cidView, sampleView, statsView, type ViewDeps } from '../views.ts'
@@ -22,6 +24,8 @@ export interface ApiDeps extends IntakeDeps, ViewDeps {
   readonly drainGraceMs?: number
   /** Told the bytes each finished request read, as the coordinator's IdleMemoryRelease wants. */
   readonly onRequestRead?: (bytes: number) => void
+  /** How often the dashboard's /v1/events sends a snapshot (default 2 s). */
+  readonly eventIntervalMs?: number
 }
 
 export interface ApiServer {
@@ -30,7 +34,8 @@ export interface ApiServer {
   close(): Promise<void>
 }
 
-type Handler = (req: IncomingMessage, url: URL, params: string[]) => Promise<[number, unknown]>
+/** Answers [status, JSON body], or undefined when it wrote the response itself. */
+type Handler = RouteHandler
 
 function allowEmpty(url: URL): boolean {
   const value = url.searchParams.get('allowEmpty')
@@ -39,6 +44,7 @@ function allowEmpty(url: URL): boolean {
 
 export async function startApiServer(deps: ApiDeps, host: string, port: number): Promise<ApiServer> {
   const uploads = new ResetUploads(deps.keystore, deps.uploadIdleMs)
+  const dashboard = startDashboard(deps)
   const routes: Array<[string, RegExp, Handler]> = [
     ['POST', /^\/v1\/provide$/, async (req, url) => [200, await provide(req, deps, url.searchParams.get('once') === '1')]],
     ['POST', /^\/v1\/stop$/, async (req) => [200, await stop(req, deps)]],
@@ -58,7 +64,8 @@ export async function startApiServer(deps: ApiDeps, host: string, port: number):
       return [200, await sampleView(deps, n)]
     }],
     ['POST', /^\/v1\/sweep$/, async () => [202, { queued: await sweepNow(deps) }]],
-    ['GET', /^\/v1\/openapi\.json$/, async () => [200, OPENAPI]]
+    ['GET', /^\/v1\/openapi\.json$/, async () => [200, OPENAPI]],
+    ...dashboard.routes
   ]
 
   const server = createServer((req, res) => {
@@ -69,22 +76,60 @@ export async function startApiServer(deps: ApiDeps, host: string, port: number):
   }, uploads.sweepMs)
   sweeper.unref()
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve))
-  return { url: urlOf(server, host), close: () => closeServer(server, sweeper, deps.drainGraceMs ?? DRAIN_GRACE_MS) }
+  return {
+    url: urlOf(server, host),
+    close: () => {
+      // event streams never end by themselves: end them first, or they would hold the drain grace
+      dashboard.close()
+      return closeServer(server, sweeper, deps.drainGraceMs ?? DRAIN_GRACE_MS)
+    }
+  }
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, routes: Array<[string, RegExp, Handler]>, deps: ApiDeps, listenHost: string): Promise<void> {
+/**
+ * A SERVER span per request, continuing the caller's traceparent: a provide's trace then
+ * runs on through the burst job it causes (see RequestTraces). Named by the route, not the
+ * path, so a CID never becomes a span name.
+ */
+function handle(req: IncomingMessage, res: ServerResponse, routes: Array<[string, RegExp, Handler]>, deps: ApiDeps, listenHost: string): Promise<void> {
+  const path = new URL(req.url ?? '/', 'http://api').pathname
+  const route = routes.find(([, pattern]) => pattern.test(path))
+  const span = trace.getTracer('sweep-api').startSpan(`${req.method} ${route === undefined ? 'unknown route' : routeName(route[1])}`, {
+    kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'url.path': path }
+  }, extractTrace({ traceparent: String(req.headers.traceparent ?? ''), tracestate: String(req.headers.tracestate ?? '') }))
+  // 'close' comes after 'finish', and also when the client leaves first (an event stream)
+  res.once('close', () => {
+    span.setAttribute('http.response.status_code', res.statusCode)
+    if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
+    span.end()
+  })
+  return context.with(trace.setSpan(ROOT_CONTEXT, span), () => respond(req, res, routes, deps, listenHost))
+}
+
+/** `/^\/v1\/cids\/([^/]+)$/` → `/v1/cids/{}`. */
+function routeName(pattern: RegExp): string {
+  return pattern.source.replace(/^\^|\$$/g, '').replace(/\([^)]*\)/g, '{}').replace(/\\(.)/g, '$1')
+}
+
+async function respond(req: IncomingMessage, res: ServerResponse, routes: Array<[string, RegExp, Handler]>, deps: ApiDeps, listenHost: string): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://api')
   // one request at a time per connection, so the socket's growth is this request's
   const readBefore = req.socket.bytesRead
   res.once('finish', () => deps.onRequestRead?.(req.socket.bytesRead - readBefore))
   try {
-    checkRequest(req, { listenHost, token: deps.token })
+    // GETs change nothing, so a browser may authenticate them with the dashboard's cookie
+    const read = req.method === 'GET'
+    checkRequest(req, {
+      listenHost, token: deps.token,
+      cookie: read ? dashboardCookie(req.socket.localPort) : undefined,
+      queryToken: read && url.pathname === '/' ? url.searchParams.get('token') : null
+    })
     const matches = routes.filter(([, pattern]) => pattern.test(url.pathname))
     if (matches.length === 0) throw new HttpError(404, `no such endpoint: ${url.pathname}`)
     const route = matches.find(([method]) => method === req.method)
     if (!route) throw new HttpError(405, `${req.method} is not allowed on ${url.pathname}; use ${matches.map(([m]) => m).join(' or ')}`)
-    const [status, body] = await route[2](req, url, route[1].exec(url.pathname)!.slice(1))
-    sendJson(res, status, body)
+    const answer = await route[2](req, url, route[1].exec(url.pathname)!.slice(1), res)
+    if (answer !== undefined) sendJson(res, answer[0], answer[1])
   } catch (error) {
     const status = error instanceof HttpError ? error.status : 500
     if (status === 500) deps.log.error({ err: error, path: url.pathname }, 'api request failed')
