@@ -80,7 +80,7 @@ describe("the web dashboard in Debian's Chromium against a real cluster", () => 
       expect(await valueOf(page, `queue-${state}`), state).toBe(stats.queues[state])
     }
     // every arc is one of the schedule's regions, and the arcs cover the keyspace once
-    const snapshot = (await cluster.api<{ regions: Array<{ prefix: string }> }>('/v1/dashboard')).body
+    const snapshot = (await cluster.api<{ regions: Array<{ prefix: string; lastReprovide: number | null }> }>('/v1/dashboard')).body
     const prefixes = await attributes(page, 'region-arc', 'data-prefix')
     expect(prefixes.sort()).toEqual(snapshot.regions.map((r) => r.prefix).sort())
     expect(prefixes.reduce((sum, p) => sum + 2 ** -(p ?? '').length, 0)).toBeCloseTo(1, 9)
@@ -108,6 +108,15 @@ describe("the web dashboard in Debian's Chromium against a real cluster", () => 
     await waitUntil('the page to show the records the API counts', async () =>
       ((await valueOf(page, 'records-sent')) === (await cluster.stats()).provides.recordsSent ? true : undefined), 10_000, 200)
     expect(await page.getByTestId('throughput').locator('rect').count()).toBe(60)
+    // the regions the new keys went out in reached the page as updates: the arcs are the schedule's again
+    const provided = (await cluster.api<{ regions: Array<{ prefix: string; lastReprovide: number | null }> }>('/v1/dashboard')).body.regions
+    const expected = provided.map((r) => `${r.prefix}@${r.lastReprovide}`).sort()
+    await waitUntil('the arcs to show every region\'s last provide', async () => {
+      const [prefixes, times] = await Promise.all([attributes(page, 'region-arc', 'data-prefix'), attributes(page, 'region-arc', 'data-last-reprovide')])
+      const shown = prefixes.map((prefix, i) => `${prefix}@${times[i]}`).sort()
+      return JSON.stringify(shown) === JSON.stringify(expected) ? true : undefined
+    }, 10_000, 200)
+    expect(provided.some((r) => snapshot.regions.some((before) => before.prefix === r.prefix && before.lastReprovide !== r.lastReprovide))).toBe(true)
 
     await mkdir(join(import.meta.dirname, 'artifacts'), { recursive: true })
     await page.screenshot({ path: SCREENSHOT, fullPage: true })

@@ -82,7 +82,37 @@ export class DashboardMemory {
  * page's numbers are the API's), every region for the ring, the jobs the workers run, the last
  * hour's throughput and the last failures.
  */
-export async function dashboardView(deps: ViewDeps, memory: DashboardMemory, now: number): Promise<object> {
+export interface DashboardRegion {
+  readonly prefix: Prefix
+  readonly keys: number
+  readonly peers: number
+  readonly lastReprovide: number | null
+  readonly outcome: RegionRecord['outcome'] | null
+  readonly failures: number
+}
+
+export interface DashboardSnapshot {
+  readonly regions: readonly DashboardRegion[]
+  readonly [part: string]: unknown
+}
+
+/**
+ * An `update` event: the snapshot with, instead of every region, those that changed since the
+ * previous one (`changed`) and those gone (`removed`, after a split or merge).
+ */
+export function dashboardUpdate(previous: DashboardSnapshot, next: DashboardSnapshot): object {
+  const before = new Map(previous.regions.map((r) => [r.prefix, r]))
+  const changed = next.regions.filter((r) => {
+    const was = before.get(r.prefix)
+    return was === undefined || was.keys !== r.keys || was.peers !== r.peers || was.lastReprovide !== r.lastReprovide ||
+      was.outcome !== r.outcome || was.failures !== r.failures
+  })
+  const now = new Set(next.regions.map((r) => r.prefix))
+  const { regions: _regions, ...rest } = next
+  return { ...rest, changed, removed: previous.regions.filter((r) => !now.has(r.prefix)).map((r) => r.prefix) }
+}
+
+export async function dashboardView(deps: ViewDeps, memory: DashboardMemory, now: number): Promise<DashboardSnapshot> {
   const [stats, regionMap, counters, running] = await Promise.all([
     statsView(deps, now), deps.schedule.regions(), deps.schedule.counters(), deps.queue.running(RUNNING_SHOWN)
   ])
@@ -92,7 +122,7 @@ export async function dashboardView(deps: ViewDeps, memory: DashboardMemory, now
     at: now,
     intervalMs: deps.intervalMs,
     stats,
-    regions: regions.map((r) => ({
+    regions: regions.map((r): DashboardRegion => ({
       prefix: r.prefix, keys: r.keys, peers: r.peers, lastReprovide: r.lastReprovide ?? null, outcome: r.outcome ?? null, failures: r.failures
     })),
     running,

@@ -49,18 +49,41 @@ describe('the dashboard event stream', () => {
   beforeAll(async () => { redis = await startTestRedis('api-dashboard') })
   afterAll(async () => { await redis?.stop() })
 
-  it('sends a snapshot at once and on every tick, and ends when the server closes, without its drain grace', async () => {
+  it('sends a snapshot at once, then updates with the regions that changed, and ends when the server closes, without its drain grace', async () => {
     const api = await startTestApi(redis.server.url, { namespace: 'dashboard-events', eventIntervalMs: 100, drainGraceMs: 10_000 })
+    const fence = (await api.lease.acquire())!
     const res = await fetch(`${api.url}/v1/events`)
     expect(res.headers.get('content-type')).toContain('text/event-stream')
     const reader = res.body!.getReader()
-    let received = ''
-    const snapshots = () => received.split('event: snapshot\n').length - 1
-    while (snapshots() < 3) received += new TextDecoder().decode((await reader.read()).value)
-    const first = JSON.parse(/^data: (.*)$/m.exec(received)![1]) as { stats: { keys: { total: number } }; regions: unknown[] }
-    expect(first.stats.keys.total).toBe(0)
-    expect(first.regions).toEqual([])
+    let buffered = ''
+    const nextEvent = async (): Promise<{ name: string; data: Record<string, unknown> }> => {
+      while (!/\n\n/.test(buffered.replace(/^retry: \d+\n\n/, ''))) buffered += new TextDecoder().decode((await reader.read()).value)
+      buffered = buffered.replace(/^retry: \d+\n\n/, '')
+      const end = buffered.indexOf('\n\n')
+      const [, name, data] = /^event: (\w+)\ndata: (.*)$/s.exec(buffered.slice(0, end))!
+      buffered = buffered.slice(end + 2)
+      return { name, data: JSON.parse(data) as Record<string, unknown> }
+    }
+    const first = await nextEvent()
+    expect(first.name).toBe('snapshot')
+    expect(first.data).toMatchObject({ stats: { keys: { total: 0 } }, regions: [] })
+    // with nothing changed, an update carries no region
+    expect(await nextEvent()).toMatchObject({ name: 'update', data: { changed: [], removed: [] } })
 
+    const record = { prefix: '01', failures: 0, keys: 7, peers: 20, recordsSent: 140, lookups: 1, durationMs: 5, lastReprovide: 1000, outcome: 'ok' as const }
+    await api.schedule.replaceRegions([], [record, { ...record, prefix: '1' }], fence)
+    const changes = async (): Promise<{ changed: Array<{ prefix: string }>; removed: string[] }> => {
+      for (;;) {
+        const { name, data } = await nextEvent()
+        expect(name).toBe('update')
+        if ((data.changed as unknown[]).length > 0 || (data.removed as unknown[]).length > 0) return data as never
+      }
+    }
+    expect((await changes()).changed.map((r) => r.prefix)).toEqual(['01', '1'])
+    await api.schedule.recordRegion({ ...record, lastReprovide: 2000 }, fence)
+    expect(await changes()).toMatchObject({ changed: [{ prefix: '01', lastReprovide: 2000 }], removed: [] })
+    await api.schedule.replaceRegions(['01'], [], fence)
+    expect(await changes()).toEqual(expect.objectContaining({ changed: [], removed: ['01'] }))
     const started = Date.now()
     const ended = (async () => {
       for (;;) if ((await reader.read()).done) return Date.now()

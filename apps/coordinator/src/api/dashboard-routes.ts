@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join } from 'node:path'
 import type { Logger } from 'pino'
-import { DashboardMemory, dashboardView } from '../dashboard-view.ts'
+import { DashboardMemory, dashboardUpdate, dashboardView } from '../dashboard-view.ts'
 import type { ViewDeps } from '../views.ts'
 import { HttpError } from './http.ts'
 import { dashboardCookie } from './request-guard.ts'
@@ -67,7 +67,7 @@ export function startDashboard(deps: DashboardDeps): Dashboard {
   const assets = loadAssets()
   const memory = new DashboardMemory()
   const snapshot = () => dashboardView(deps, memory, Date.now())
-  const stream = new SnapshotStream(snapshot, deps.eventIntervalMs ?? DEFAULT_EVENT_INTERVAL_MS, deps.log)
+  const stream = new SnapshotStream({ build: snapshot, update: dashboardUpdate }, deps.eventIntervalMs ?? DEFAULT_EVENT_INTERVAL_MS, deps.log)
   const sampler = setInterval(() => {
     deps.schedule.counters().then((counters) => memory.note(Date.now(), counters))
       .catch((error: unknown) => deps.log.debug({ err: error }, 'sampling the counters for the dashboard failed'))

@@ -10,24 +10,37 @@ interface Client {
   readonly res: ServerResponse
   /** Set while the socket's buffer is full: a slow reader skips snapshots instead of queueing them. */
   blocked: boolean
+  /** Whether it has the last snapshot sent, so the next can go as an update against it. */
+  synced: boolean
+}
+
+/** What goes out each tick: the whole snapshot, and what changed since the previous one. */
+export interface SnapshotSource<T> {
+  build(): Promise<T>
+  /** The `update` event's data: what a client holding previous needs to hold next. */
+  update(previous: T, next: T): unknown
 }
 
 /**
- * Server-sent events: one snapshot built per tick, whatever the number of clients, and sent to
- * each. The timer runs only while someone listens, so an unwatched coordinator reads nothing.
+ * Server-sent events: one snapshot built per tick, whatever the number of clients. A client
+ * that got the previous tick's gets an `update` event with what changed (at Amino's ~8k regions,
+ * a whole snapshot is ~880 KB); a new or lagging one gets the whole `snapshot`. The timer runs
+ * only while someone listens, so an unwatched coordinator reads nothing.
  */
-export class SnapshotStream {
+export class SnapshotStream<T> {
   readonly #clients = new Set<Client>()
-  readonly #build: () => Promise<unknown>
+  readonly #source: SnapshotSource<T>
   readonly #everyMs: number
   readonly #log: Logger
   #timer: NodeJS.Timeout | undefined
   #closed = false
   /** A tick still building its snapshot when the next is due: the next is skipped, not stacked. */
   #building = false
+  /** The last snapshot sent, and its event, which a client that joins gets first. */
+  #last: { snapshot: T; event: string } | undefined
 
-  constructor(build: () => Promise<unknown>, everyMs: number, log: Logger) {
-    this.#build = build
+  constructor(source: SnapshotSource<T>, everyMs: number, log: Logger) {
+    this.#source = source
     this.#everyMs = everyMs
     this.#log = log
   }
@@ -46,7 +59,7 @@ export class SnapshotStream {
       res.end()
       return
     }
-    const client: Client = { res, blocked: false }
+    const client: Client = { res, blocked: false, synced: false }
     this.#clients.add(client)
     res.on('drain', () => { client.blocked = false })
     req.socket.setNoDelay(true)
@@ -55,8 +68,12 @@ export class SnapshotStream {
       if (this.#clients.size === 0) this.#stopTimer()
     })
     this.#timer ??= setInterval(() => void this.#tick(), this.#everyMs)
-    const first = await this.#snapshot()
-    if (first !== undefined && this.#clients.has(client)) this.#send(client, first)
+    // the first stream since the timer started has no snapshot to join yet
+    if (this.#last === undefined) {
+      const snapshot = await this.#snapshot()
+      if (snapshot !== undefined) this.#last ??= { snapshot, event: event('snapshot', snapshot) }
+    }
+    if (this.#last !== undefined && this.#clients.has(client)) client.synced = this.#send(client, this.#last.event)
   }
 
   /**
@@ -77,14 +94,20 @@ export class SnapshotStream {
   async #tick(): Promise<void> {
     if (this.#building) return
     this.#building = true
-    const text = await this.#snapshot().finally(() => { this.#building = false })
-    if (text === undefined) return
-    for (const client of this.#clients) this.#send(client, text)
+    const snapshot = await this.#snapshot().finally(() => { this.#building = false })
+    // nobody left while it was built: keep nothing that the next first client would get stale
+    if (snapshot === undefined || this.#timer === undefined) return
+    // read after the build: a client that joined meanwhile holds the snapshot #last has now
+    const previous = this.#last
+    const whole = event('snapshot', snapshot)
+    const update = previous === undefined ? undefined : event('update', this.#source.update(previous.snapshot, snapshot))
+    this.#last = { snapshot, event: whole }
+    for (const client of this.#clients) client.synced = this.#send(client, client.synced && update !== undefined ? update : whole)
   }
 
-  async #snapshot(): Promise<string | undefined> {
+  async #snapshot(): Promise<T | undefined> {
     try {
-      return `event: snapshot\ndata: ${JSON.stringify(await this.#build())}\n\n`
+      return await this.#source.build()
     } catch (error) {
       // Redis down for a moment: the page keeps its last snapshot and marks it stale
       this.#log.warn({ err: error }, 'building a dashboard snapshot failed')
@@ -92,13 +115,21 @@ export class SnapshotStream {
     }
   }
 
-  #send(client: Client, text: string): void {
-    if (client.blocked || client.res.writableEnded) return
+  /** Whether the text went out (a blocked or ended client skips it, and is out of sync). */
+  #send(client: Client, text: string): boolean {
+    if (client.blocked || client.res.writableEnded) return false
     client.blocked = !client.res.write(text)
+    return true
   }
 
   #stopTimer(): void {
     clearInterval(this.#timer)
     this.#timer = undefined
+    // a snapshot from before the pause would be stale for the next client
+    this.#last = undefined
   }
+}
+
+function event(name: string, data: unknown): string {
+  return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`
 }

@@ -120,7 +120,7 @@ export const OPENAPI = {
     },
     '/v1/events': {
       get: operation('The dashboard snapshot, live: server-sent events', {
-        200: text('a `snapshot` event at once, then one every 2 s, each one\'s data a Dashboard object as JSON; it ends when the coordinator stops', 'text/event-stream')
+        200: text('a `snapshot` event at once, its data a Dashboard object as JSON; then every 2 s an `update` event, a Dashboard with `changed` (the regions that changed) and `removed` (their prefixes) in place of `regions`, or a `snapshot` again for a client that missed one; it ends when the coordinator stops', 'text/event-stream')
       })
     },
     '/': {

@@ -113,6 +113,15 @@ function connect() {
     setConnection('live', 'live')
     render(JSON.parse(event.data))
   })
+  // what changed since the last event: the regions that did, and those a split or merge removed
+  events.addEventListener('update', (event) => {
+    const { changed, removed, ...rest } = JSON.parse(event.data)
+    const regions = new Map(last.regions.map((r) => [r.prefix, r]))
+    for (const prefix of removed) regions.delete(prefix)
+    for (const region of changed) regions.set(region.prefix, region)
+    setConnection('live', 'live')
+    render({ ...rest, regions: [...regions.values()].sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0)) })
+  })
   events.addEventListener('error', async () => {
     setConnection('down', 'reconnecting…')
     // EventSource hides the status; ask once, to tell a missing token from a coordinator away

@@ -61,6 +61,7 @@ export function renderRing(svg, regions, { now, intervalMs, selected, totalKeys 
     path.setAttribute('class', `arc${region.prefix === selected ? ' selected' : ''}${region.outcome === 'failed' ? ' failed' : ''}`)
     path.dataset.testid = 'region-arc'
     path.dataset.prefix = region.prefix
+    path.dataset.lastReprovide = String(region.lastReprovide)
     const title = document.createElementNS(SVG, 'title')
     const age = region.lastReprovide === null ? 'not provided yet' : `provided ${formatAge(now - region.lastReprovide)} ago`
     title.textContent = `region ${region.prefix || '(whole keyspace)'}: ${region.keys.toLocaleString()} keys, ${region.peers} peers, ${age}` +
