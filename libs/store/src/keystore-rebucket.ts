@@ -293,7 +293,8 @@ export class Rebucketing {
 }
 
 async function assertRoomForCopy(context: KeystoreContext, generation: number): Promise<void> {
-  const { used, max: maxmemory } = await redisMemory(context.redis)
+  // on a cluster, the master that holds this keystore (shard): its copy goes there
+  const { used, max: maxmemory } = await redisMemory(context.redis, context.names.keystoreTotal(generation))
   if (maxmemory === 0) return
   const keys = Number(await context.redis.get(context.names.keystoreTotal(generation)) ?? 0)
   const needed = used + keys * COPY_BYTES_PER_KEY

@@ -92,11 +92,55 @@ export function replicasToConfirm(client: Redis, key: string): number {
   return Math.min(wait, Math.max(0, (nodes?.length ?? 1) - 1))
 }
 
-/** used_memory and maxmemory (0: none) from INFO memory; on a cluster, of the node the client picks. */
-export async function redisMemory(redis: Redis): Promise<{ used: number; max: number }> {
-  const info = await redis.info('memory')
-  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0)
-  return { used: field('used_memory'), max: field('maxmemory') }
+/**
+ * Has a cluster client read the slot map afresh: after a failover, or once replicas that were
+ * still syncing when it connected are listed. Waits at most REPLICA_WAIT_MS.
+ */
+export async function refreshSlotMap(client: Redis): Promise<void> {
+  if (!isCluster(client)) return
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, REPLICA_WAIT_MS)
+    ;(client as unknown as Cluster).refreshSlotsCache(() => { clearTimeout(timer); resolve() })
+  })
+}
+
+/**
+ * The servers a server-wide command (INFO, CONFIG) must reach: the one Redis, or a cluster's
+ * masters ('master') or every node ('all') as the slot map lists them now, each as a client
+ * of its own.
+ */
+export async function serversOf(client: Redis, role: 'master' | 'all' = 'master'): Promise<Redis[]> {
+  if (!isCluster(client)) return [client]
+  await refreshSlotMap(client)
+  return (client as unknown as Cluster).nodes(role)
+}
+
+/** A client's server as `host:port`, as CLUSTER SLOTS names it. */
+export function serverAddress(server: Redis): string {
+  return `${server.options.host}:${server.options.port}`
+}
+
+/**
+ * used_memory and maxmemory (0: none) from INFO memory. On a cluster: of the master that
+ * holds key's slot when a key is given (where a write to it lands), else summed over the
+ * masters, with maxmemory 0 when any master has none.
+ */
+export async function redisMemory(redis: Redis, key?: string): Promise<{ used: number; max: number }> {
+  let servers = await serversOf(redis)
+  if (key !== undefined && isCluster(redis)) {
+    const [address] = (redis as unknown as Cluster).slots[calculateSlot(key)] ?? []
+    const owner = servers.find((server) => serverAddress(server) === address)
+    if (owner !== undefined) servers = [owner]
+  }
+  const memories = await Promise.all(servers.map(async (server) => {
+    const info = await server.info('memory')
+    const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0)
+    return { used: field('used_memory'), max: field('maxmemory') }
+  }))
+  return {
+    used: memories.reduce((sum, m) => sum + m.used, 0),
+    max: memories.some((m) => m.max === 0) ? 0 : memories.reduce((sum, m) => sum + m.max, 0)
+  }
 }
 
 /** Whether client talks to a Redis Cluster, where every command and script must stay within one slot. */

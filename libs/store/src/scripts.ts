@@ -1,5 +1,5 @@
-import type { ChainableCommander, Cluster, Redis } from 'ioredis'
-import { REPLICA_WAIT_MS, replicasToConfirm } from './redis.ts'
+import type { ChainableCommander, Redis } from 'ioredis'
+import { REPLICA_WAIT_MS, refreshSlotMap, replicasToConfirm } from './redis.ts'
 import { KEYSTORE_WRITE_SCRIPTS, MARK } from './keystore-scripts.ts'
 import { REBUCKET_SCRIPTS } from './rebucket-scripts.ts'
 
@@ -179,10 +179,7 @@ export async function execWrites(pipeline: ChainableCommander, target?: { readon
 
 /** replicasToConfirm once the client has read the cluster's slot map afresh. */
 async function replicasAfterRefresh(redis: Redis, key: string): Promise<number> {
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, REPLICA_WAIT_MS)
-    ;(redis as unknown as Cluster).refreshSlotsCache(() => { clearTimeout(timer); resolve() })
-  })
+  await refreshSlotMap(redis)
   return replicasToConfirm(redis, key)
 }
 

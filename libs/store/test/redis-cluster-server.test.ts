@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startRedisCluster, type RedisCluster, type RedisClusterNode } from '../src/index.ts'
+import { checkListpackConfig, HASH_LISTPACK_ENTRIES, redisMemory, startRedisCluster, type RedisCluster, type RedisClusterNode } from '../src/index.ts'
 
 const keys = Array.from({ length: 300 }, (_, i) => `cluster-test:${i}`)
 
@@ -54,6 +54,33 @@ describe('startRedisCluster', () => {
       const slot = Number(await redis.cluster('KEYSLOT', mine[0]))
       expect(await redis.cluster('COUNTKEYSINSLOT', slot)).toBeGreaterThanOrEqual(1)
     }
+  }, 20_000)
+
+  it('reaches every node with the server-wide checks: listpack limits on each, memory summed or of a key\'s master', async () => {
+    for (const { port } of cluster.nodes) await node(port).config('SET', 'hash-max-listpack-entries', '128')
+    // CLUSTER SLOTS lists a replica only once it has synced with its master
+    const listed = async () => ((await node(cluster.nodes[0].port).cluster('SLOTS')) as unknown[][]).every((range) => range.length === 4)
+    for (let waited = 0; !(await listed()); waited += 100) {
+      if (waited > 15_000) throw new Error('the replicas were not listed in CLUSTER SLOTS within 15 s')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    // a replica promoted later must keep the buckets compact too
+    expect(await checkListpackConfig(client as unknown as Redis)).toEqual([])
+    for (const { port } of cluster.nodes) expect((await node(port).config('GET', 'hash-max-listpack-entries') as string[])[1]).toBe(String(HASH_LISTPACK_ENTRIES))
+
+    const masters = await cluster.masters()
+    const usedOf = async (port: number) => Number(/^used_memory:(\d+)/m.exec(await node(port).info('memory'))![1])
+    const perMaster = await Promise.all(masters.map((m) => usedOf(m.port)))
+    const sum = perMaster.reduce((a, b) => a + b, 0)
+    const total = await redisMemory(client as unknown as Redis)
+    // each node's own figure moves a little between the two reads
+    expect(total.used).toBeGreaterThan(sum * 0.9)
+    expect(total.used).toBeLessThan(sum * 1.1)
+    expect(total.used).toBeGreaterThan(Math.max(...perMaster) * 2)
+    const owner = (await owners(masters)).get(keys[0])!
+    const ofKey = await redisMemory(client as unknown as Redis, keys[0])
+    const ownerUsed = await usedOf(owner.port)
+    expect(Math.abs(ofKey.used - ownerUsed)).toBeLessThan(ownerUsed * 0.1)
   }, 20_000)
 
   it('promotes a replica when a master is killed, keeping the keys it had', async () => {

@@ -95,7 +95,7 @@ export function createMetrics(role: Role, options: { workerId?: string } = {}): 
       registers: coordinatorOnly
     }),
     oldestRegionAge: gauge('sweep_oldest_region_age_seconds', 'Longest time any region of the schedule has gone without a provide (since the cycle start for one never provided)', coordinatorOnly),
-    redisMemory: gauge('sweep_redis_used_memory_bytes', 'Redis used_memory (INFO memory; on a Redis Cluster, of one node)', coordinatorOnly),
+    redisMemory: gauge('sweep_redis_used_memory_bytes', 'Redis used_memory (INFO memory; on a Redis Cluster, summed over its masters)', coordinatorOnly),
     regionsReswept: counter('sweep_regions_reswept_total', 'Regions re-explored and re-sent soon after a job in which many of their peers failed'),
     keysProvided: counter('sweep_keys_provided_total', 'Keys of regions that counted as provided (enough peers took their records)'),
     lookups: counter('sweep_lookups_total', 'GetClosestPeers lookups made to explore regions'),
