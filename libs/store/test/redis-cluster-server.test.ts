@@ -58,15 +58,17 @@ describe('startRedisCluster', () => {
 
   it('reaches every node with the server-wide checks: listpack limits on each, memory summed or of a key\'s master', async () => {
     for (const { port } of cluster.nodes) await node(port).config('SET', 'hash-max-listpack-entries', '128')
-    // CLUSTER SLOTS lists a replica only once it has synced with its master
-    const listed = async () => ((await node(cluster.nodes[0].port).cluster('SLOTS')) as unknown[][]).every((range) => range.length === 4)
-    for (let waited = 0; !(await listed()); waited += 100) {
-      if (waited > 15_000) throw new Error('the replicas were not listed in CLUSTER SLOTS within 15 s')
+    // CLUSTER SLOTS lists a replica only once it has synced, each node on its own time, and the
+    // client reads the map from any node: the checks reach the servers of the map it reads
+    const listedByAll = async () => (await Promise.all(cluster.nodes.map(async ({ port }) =>
+      ((await node(port).cluster('SLOTS')) as unknown[][]).every((range) => range.length === 4)))).every(Boolean)
+    for (let waited = 0; !(await listedByAll()); waited += 100) {
+      if (waited > 15_000) throw new Error('not every node listed the replicas in CLUSTER SLOTS within 15 s')
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
     // a replica promoted later must keep the buckets compact too
     expect(await checkListpackConfig(client as unknown as Redis)).toEqual([])
-    for (const { port } of cluster.nodes) expect((await node(port).config('GET', 'hash-max-listpack-entries') as string[])[1]).toBe(String(HASH_LISTPACK_ENTRIES))
+    for (const { port } of cluster.nodes) expect((await node(port).config('GET', 'hash-max-listpack-entries') as string[])[1], `node ${port}`).toBe(String(HASH_LISTPACK_ENTRIES))
 
     const masters = await cluster.masters()
     const usedOf = async (port: number) => Number(/^used_memory:(\d+)/m.exec(await node(port).info('memory'))![1])
