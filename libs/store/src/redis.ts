@@ -24,8 +24,6 @@ export interface ClusterUrl {
 
 /** How long a write waits for its replicas' confirmation before it fails. */
 export const REPLICA_WAIT_MS = 2000
-/** How often a cluster client re-reads the slot map on its own. */
-const SLOT_MAP_REFRESH_MS = 5000
 
 /** The seed nodes, credentials and options of a cluster URL; undefined when url is not one. */
 export function parseClusterUrl(url: string): ClusterUrl | undefined {
@@ -71,10 +69,7 @@ export function connectRedis(url: string, options: ConnectOptions = {}): Redis {
     retryDelayOnMoved: 200,
     retryDelayOnClusterDown: 200,
     retryDelayOnFailover: 200,
-    slotsRefreshTimeout: 2000,
-    // ioredis reads the slot map on connect and on MOVED only: replicas that were still
-    // syncing at connect would stay unknown, and writes would WAIT for none of them
-    slotsRefreshInterval: SLOT_MAP_REFRESH_MS
+    slotsRefreshTimeout: 2000
   }) as unknown as Redis
   replicasToWaitFor.set(client, wait)
   return client
