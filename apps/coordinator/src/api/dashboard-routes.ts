@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import { extname, join } from 'node:path'
 import type { Logger } from 'pino'
 import { DashboardMemory, dashboardUpdate, dashboardView } from '../dashboard-view.ts'
 import type { ViewDeps } from '../views.ts'
-import { HttpError } from './http.ts'
+import { HttpError, type Route } from './http.ts'
 import { dashboardCookie } from './request-guard.ts'
 import { DEFAULT_EVENT_INTERVAL_MS, SnapshotStream } from './event-stream.ts'
 
@@ -33,10 +33,8 @@ export interface DashboardDeps extends ViewDeps {
   readonly eventIntervalMs?: number
 }
 
-export type RouteHandler = (req: IncomingMessage, url: URL, params: string[], res: ServerResponse) => Promise<[number, unknown] | undefined>
-
 export interface Dashboard {
-  readonly routes: Array<[string, RegExp, RouteHandler]>
+  readonly routes: Route[]
   /** Ends the event streams and stops sampling. */
   close(): void
 }
@@ -74,7 +72,7 @@ export function startDashboard(deps: DashboardDeps): Dashboard {
   }, SAMPLE_MS)
   sampler.unref()
 
-  const routes: Array<[string, RegExp, RouteHandler]> = [
+  const routes: Route[] = [
     ['GET', /^\/$/, async (req, url, _params, res) => {
       const tokenSet = deps.token !== undefined && deps.token !== ''
       if (url.searchParams.has('token')) {

@@ -9,6 +9,12 @@ export class HttpError extends Error {
   }
 }
 
+/** Answers [status, JSON body], or undefined when it wrote the response itself. */
+export type RouteHandler = (req: IncomingMessage, url: URL, params: string[], res: ServerResponse) => Promise<[number, unknown] | undefined>
+
+/** Method, path pattern (its groups become the handler's params), handler. */
+export type Route = [method: string, pattern: RegExp, handler: RouteHandler]
+
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })

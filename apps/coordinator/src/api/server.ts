@@ -3,9 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { cycleNumber } from '@sweep/sweep'
 import { context, extractTrace, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@sweep/telemetry'
-import { HttpError, sendJson } from './http.ts'
+import { HttpError, sendJson, type Route } from './http.ts'
 import { addToUpload, commitUpload, provide, replaceSet, stop, type IntakeDeps } from './intake.ts'
-import { startDashboard, type RouteHandler } from './dashboard-routes.ts'
+import { startDashboard } from './dashboard-routes.ts'
 import { checkRequest, dashboardCookie } from './request-guard.ts'
 import { OPENAPI } from './openapi.ts'
 import { ResetUploads } from './reset-uploads.ts'
@@ -34,9 +34,6 @@ export interface ApiServer {
   close(): Promise<void>
 }
 
-/** Answers [status, JSON body], or undefined when it wrote the response itself. */
-type Handler = RouteHandler
-
 function allowEmpty(url: URL): boolean {
   const value = url.searchParams.get('allowEmpty')
   return value === '1' || value === 'true'
@@ -45,7 +42,7 @@ function allowEmpty(url: URL): boolean {
 export async function startApiServer(deps: ApiDeps, host: string, port: number): Promise<ApiServer> {
   const uploads = new ResetUploads(deps.keystore, deps.uploadIdleMs)
   const dashboard = startDashboard(deps)
-  const routes: Array<[string, RegExp, Handler]> = [
+  const routes: Route[] = [
     ['POST', /^\/v1\/provide$/, async (req, url) => [200, await provide(req, deps, url.searchParams.get('once') === '1')]],
     ['POST', /^\/v1\/stop$/, async (req) => [200, await stop(req, deps)]],
     ['PUT', /^\/v1\/reprovide-set$/, async (req, url) => [200, await replaceSet(req, deps, uploads, allowEmpty(url))]],
@@ -91,11 +88,11 @@ export async function startApiServer(deps: ApiDeps, host: string, port: number):
  * runs on through the burst job it causes (see RequestTraces). Named by the route, not the
  * path, so a CID never becomes a span name.
  */
-function handle(req: IncomingMessage, res: ServerResponse, routes: Array<[string, RegExp, Handler]>, deps: ApiDeps, listenHost: string): Promise<void> {
-  const path = new URL(req.url ?? '/', 'http://api').pathname
-  const route = routes.find(([, pattern]) => pattern.test(path))
-  const span = trace.getTracer('sweep-api').startSpan(`${req.method} ${route === undefined ? 'unknown route' : routeName(route[1])}`, {
-    kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'url.path': path }
+function handle(req: IncomingMessage, res: ServerResponse, routes: Route[], deps: ApiDeps, listenHost: string): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://api')
+  const matches = routes.filter(([, pattern]) => pattern.test(url.pathname))
+  const span = trace.getTracer('sweep-api').startSpan(`${req.method} ${matches.length === 0 ? 'unknown route' : routeName(matches[0][1])}`, {
+    kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'url.path': url.pathname }
   }, extractTrace({ traceparent: String(req.headers.traceparent ?? ''), tracestate: String(req.headers.tracestate ?? '') }))
   // 'close' comes after 'finish', and also when the client leaves first (an event stream)
   res.once('close', () => {
@@ -103,7 +100,7 @@ function handle(req: IncomingMessage, res: ServerResponse, routes: Array<[string
     if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
     span.end()
   })
-  return context.with(trace.setSpan(ROOT_CONTEXT, span), () => respond(req, res, routes, deps, listenHost))
+  return context.with(trace.setSpan(ROOT_CONTEXT, span), () => respond(req, res, url, matches, deps, listenHost))
 }
 
 /** `/^\/v1\/cids\/([^/]+)$/` → `/v1/cids/{}`. */
@@ -111,8 +108,8 @@ function routeName(pattern: RegExp): string {
   return pattern.source.replace(/^\^|\$$/g, '').replace(/\([^)]*\)/g, '{}').replace(/\\(.)/g, '$1')
 }
 
-async function respond(req: IncomingMessage, res: ServerResponse, routes: Array<[string, RegExp, Handler]>, deps: ApiDeps, listenHost: string): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://api')
+/** `matches` are the routes whose pattern fits the path, whatever their method. */
+async function respond(req: IncomingMessage, res: ServerResponse, url: URL, matches: Route[], deps: ApiDeps, listenHost: string): Promise<void> {
   // one request at a time per connection, so the socket's growth is this request's
   const readBefore = req.socket.bytesRead
   res.once('finish', () => deps.onRequestRead?.(req.socket.bytesRead - readBefore))
@@ -124,7 +121,6 @@ async function respond(req: IncomingMessage, res: ServerResponse, routes: Array<
       cookie: read ? dashboardCookie(req.socket.localPort) : undefined,
       queryToken: read && url.pathname === '/' ? url.searchParams.get('token') : null
     })
-    const matches = routes.filter(([, pattern]) => pattern.test(url.pathname))
     if (matches.length === 0) throw new HttpError(404, `no such endpoint: ${url.pathname}`)
     const route = matches.find(([method]) => method === req.method)
     if (!route) throw new HttpError(405, `${req.method} is not allowed on ${url.pathname}; use ${matches.map(([m]) => m).join(' or ')}`)
