@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { serverAddress, serversOf } from './redis.ts'
+import { refreshSlotMap, serverAddress, serversOf } from './redis.ts'
 import { HASH_LISTPACK_ENTRIES } from './redis-server.ts'
 
 /** A sha2-256 multihash is 34 bytes; the value is '' or '1'. */
@@ -12,7 +12,9 @@ const LISTPACK_VALUE_BYTES = 64
  * must keep the buckets as compact, and a warning names the node.
  */
 export async function checkListpackConfig(redis: Redis): Promise<string[]> {
-  const servers = await serversOf(redis, 'all')
+  // once, at start: replicas that synced after the client connected are listed only on a re-read
+  await refreshSlotMap(redis)
+  const servers = serversOf(redis, 'all')
   const warnings = await Promise.all(servers.map((server) => checkServer(server)))
   return servers.length === 1 ? warnings[0] : warnings.flatMap((of, i) => of.map((warning) => `${serverAddress(servers[i])}: ${warning}`))
 }

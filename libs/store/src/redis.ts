@@ -106,12 +106,13 @@ export async function refreshSlotMap(client: Redis): Promise<void> {
 
 /**
  * The servers a server-wide command (INFO, CONFIG) must reach: the one Redis, or a cluster's
- * masters ('master') or every node ('all') as the slot map lists them now, each as a client
- * of its own.
+ * masters ('master') or every node ('all') as the client's slot map lists them, each as a
+ * client of its own. The map is not re-read here: this runs on periodic paths (the memory
+ * gauge), and a re-read from a node whose view of the replicas lags would set later writes'
+ * WAIT to none.
  */
-export async function serversOf(client: Redis, role: 'master' | 'all' = 'master'): Promise<Redis[]> {
+export function serversOf(client: Redis, role: 'master' | 'all' = 'master'): Redis[] {
   if (!isCluster(client)) return [client]
-  await refreshSlotMap(client)
   return (client as unknown as Cluster).nodes(role)
 }
 
@@ -126,7 +127,7 @@ export function serverAddress(server: Redis): string {
  * masters, with maxmemory 0 when any master has none.
  */
 export async function redisMemory(redis: Redis, key?: string): Promise<{ used: number; max: number }> {
-  let servers = await serversOf(redis)
+  let servers = serversOf(redis)
   if (key !== undefined && isCluster(redis)) {
     const [address] = (redis as unknown as Cluster).slots[calculateSlot(key)] ?? []
     const owner = servers.find((server) => serverAddress(server) === address)
