@@ -144,9 +144,9 @@ describe('live resizing: workers join and leave mid-cycle', () => {
     // a send cut by the abort fails its records; a host stopped under running sends failed ~200k
     expect(Number(aborted!.failed)).toBeLessThan(2000)
 
-    // Not drained yet: servers that time out under this load (2 cores, 80 servers, a worker)
-    // fail records, and the leader plans re-sweeps of whole regions, ~40 s each on a slow box;
-    // recall is measured once they ran, below.
+    // Not drained: servers that time out under this load (2 cores, 80 servers, a worker) fail
+    // records, and the leader plans re-sweeps of whole regions, ~40 s each on a slow box;
+    // recall below is of the handed-back region only, without waiting for them.
     const stats = await cluster.waitForCycle(240_000, { drained: false })
     expect(stats.keys.total).toBe(60_000)
     const rerun = await waitUntil('worker-b to log the re-run of the handed-back region', async () =>
